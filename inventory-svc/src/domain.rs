@@ -1,0 +1,408 @@
+//! The inventory's vocabulary, validated at the edge: a value of one of these types is known to
+//! be well-formed, so nothing past deserialisation checks it again.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, de};
+
+/// The largest quantity one reservation line may ask for.
+pub const MAX_QUANTITY: u64 = 1_000_000;
+/// The largest stock level (and threshold) an item may be given.
+pub const MAX_STOCK: u64 = 1_000_000_000;
+/// The most lines one reservation may have.
+pub const MAX_LINES: usize = 100;
+
+/// An item id: 1–64 characters of `[A-Za-z0-9._-]` (SKU-like).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ItemId(String);
+
+impl ItemId {
+    /// Validates an item id.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        check_token(raw, 64, "item id")?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+/// A reservation id chosen by the caller (order-svc uses the order's UUID): 1–128 characters
+/// of `[A-Za-z0-9._:-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    /// Validates a reservation id.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        check_token(raw, 128, "reservation id")?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReservationId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+fn check_token(raw: &str, max: usize, what: &str) -> Result<(), String> {
+    if raw.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if raw.len() > max {
+        return Err(format!(
+            "{what} is {} characters long; at most {max} are allowed",
+            raw.len()
+        ));
+    }
+    if let Some(bad) = raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')))
+    {
+        return Err(format!(
+            "{what} {raw:?} contains {bad:?}; only letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    if what == "item id" && raw.contains(':') {
+        return Err(format!(
+            "{what} {raw:?} contains ':'; only letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// A whole number in `min..=max`, read from a JSON number or (in a query string) from text,
+/// with an error that says exactly what is wrong: negative, fractional, too large, not a number.
+fn bounded_integer<'de, D: Deserializer<'de>>(
+    d: D,
+    field: &'static str,
+    min: u64,
+    max: u64,
+) -> Result<u64, D::Error> {
+    struct Visitor {
+        field: &'static str,
+        min: u64,
+        max: u64,
+    }
+    impl Visitor {
+        fn check<E: de::Error>(&self, v: u64) -> Result<u64, E> {
+            if v < self.min || v > self.max {
+                Err(E::custom(format!(
+                    "{} must be a whole number from {} to {}, got {v}",
+                    self.field, self.min, self.max
+                )))
+            } else {
+                Ok(v)
+            }
+        }
+        fn refuse<E: de::Error>(&self, got: impl fmt::Display) -> E {
+            E::custom(format!(
+                "{} must be a whole number from {} to {}, got {got}",
+                self.field, self.min, self.max
+            ))
+        }
+    }
+    impl de::Visitor<'_> for Visitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{} as a whole number", self.field)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            self.check(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_or_else(|_| Err(self.refuse(v)), |v| self.check(v))
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<u64, E> {
+            Err(self.refuse(v))
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<u64, E> {
+            Err(self.refuse(v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+            Err(self.refuse(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            match v.trim().parse::<u64>() {
+                Ok(n) => self.check(n),
+                Err(_) => Err(self.refuse(format!("{v:?}"))),
+            }
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<u64, E> {
+            Err(self.refuse(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<u64, E> {
+            Err(self.refuse("null"))
+        }
+    }
+    d.deserialize_any(Visitor { field, min, max })
+}
+
+/// How many units one reservation line (or availability check) asks for: 1 to
+/// [`MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(u64);
+
+impl Quantity {
+    /// The number of units.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "quantity", 1, MAX_QUANTITY).map(Self)
+    }
+}
+
+/// An absolute stock level: 0 to [`MAX_STOCK`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StockLevel(u64);
+
+impl StockLevel {
+    /// The number of units.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for StockLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "stock", 0, MAX_STOCK).map(Self)
+    }
+}
+
+/// A low-stock threshold: an item is low when its available stock is below it. 0 to
+/// [`MAX_STOCK`]; 0 means never low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Threshold(u64);
+
+impl Threshold {
+    /// A threshold of `n` units (clamped to [`MAX_STOCK`]).
+    pub fn new(n: u64) -> Self {
+        Self(n.min(MAX_STOCK))
+    }
+
+    /// The number of units.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "low_stock_threshold", 0, MAX_STOCK).map(Self)
+    }
+}
+
+/// How many entries one page of a listing holds: 1 to 200 (default 50).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(usize);
+
+impl PageLimit {
+    /// The number of entries.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(50)
+    }
+}
+
+impl<'de> Deserialize<'de> for PageLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "limit", 1, 200).map(|n| Self(n as usize))
+    }
+}
+
+/// An item's display name: 1–200 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ItemName(String);
+
+impl ItemName {
+    /// Validates a name.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("name must not be empty".to_owned());
+        }
+        if name.chars().count() > 200 {
+            return Err("name is longer than 200 characters".to_owned());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("name must not contain control characters".to_owned());
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(de::Error::custom)
+    }
+}
+
+/// One line of a reservation: so many units of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// The item.
+    #[serde(alias = "item")]
+    pub item_id: ItemId,
+    /// How many units.
+    pub quantity: Quantity,
+}
+
+/// Checks the lines of a reservation: 1 to [`MAX_LINES`], each item at most once (one hold per
+/// item and reservation keeps retries unambiguous).
+pub fn check_lines(lines: &[Line]) -> Result<(), String> {
+    if lines.is_empty() {
+        return Err("lines must hold at least one line".to_owned());
+    }
+    if lines.len() > MAX_LINES {
+        return Err(format!(
+            "lines has {} entries; at most {MAX_LINES} are allowed",
+            lines.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for line in lines {
+        if !seen.insert(&line.item_id) {
+            return Err(format!(
+                "item {} appears in more than one line; put its whole quantity in one line",
+                line.item_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An item as the public API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Units available to buy now (not counting units held by reservations).
+    pub stock: u64,
+    /// Units held by live reservations.
+    pub reserved: u64,
+    /// Below this available stock the item is low.
+    pub low_stock_threshold: u64,
+}
+
+/// An item's full ledger, for operators and the invariant tests:
+/// `stock + reserved + sold = provisioned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Its id.
+    pub item_id: String,
+    /// Units available now.
+    pub stock: u64,
+    /// Units held by live reservations.
+    pub reserved: u64,
+    /// Units sold (confirmed and not cancelled).
+    pub sold: u64,
+    /// Units ever put in: initial stock plus restocks, minus write-downs.
+    pub provisioned: i64,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn quantity(json: &str) -> Result<Quantity, String> {
+        serde_json::from_str::<Quantity>(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn quantities_outside_one_to_the_maximum_are_refused_with_a_reason() {
+        assert_eq!(quantity("3").unwrap().get(), 3);
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "1000001",
+            "1e30",
+            "\"x\"",
+            "true",
+            "null",
+            "99999999999999999999999",
+        ] {
+            let err = quantity(bad).unwrap_err();
+            assert!(
+                err.contains("quantity must be a whole number"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn item_ids_are_sku_like() {
+        assert!(ItemId::parse("widget-42_A.b").is_ok());
+        assert!(ItemId::parse("").is_err());
+        assert!(ItemId::parse(&"x".repeat(65)).is_err());
+        for bad in ["a b", "a/b", "ä", "a:b", "{a}", "a*"] {
+            assert!(ItemId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lines_must_name_each_item_once() {
+        let line = |id: &str| Line {
+            item_id: ItemId::parse(id).unwrap(),
+            quantity: Quantity(1),
+        };
+        assert!(check_lines(&[line("a"), line("b")]).is_ok());
+        assert!(check_lines(&[line("a"), line("a")]).is_err());
+        assert!(check_lines(&[]).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! inventory-svc: the catalog's items and their stock, and the atomic reservations that keep
+//! SIOMS from ever selling stock it does not have.
+//!
+//! # Layout
+//!
+//! - [`config`]: environment variables, validated at start-up.
+//! - [`domain`]: ids, quantities and the other validated values of the API.
+//! - [`store`]: Redis keys and the Lua scripts of `lua/` (the only code that touches Redis).
+//! - [`routes`]: the HTTP API (public item routes, internal reservation routes).
+//! - [`relay`]: publishes the events the scripts decided to RabbitMQ (transactional outbox).
+//! - [`reaper`]: gives back the stock of expired holds.
+//!
+//! [`Application::build`] binds the listener and wires everything; [`Application::run_until_stopped`]
+//! serves until the shutdown token is cancelled, then drains in order: HTTP first (in-flight
+//! requests finish), then the reaper, then the relay (which publishes what those requests
+//! decided).
+
+pub mod config;
+pub mod domain;
+pub mod reaper;
+pub mod relay;
+pub mod routes;
+pub mod store;
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context as _;
+use platform::{
+    amqp::ConfirmingPublisher,
+    http::{Readiness, health_routes, json_config, no_such_route, path_config, query_config},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::InventoryConfig,
+    reaper::HoldReaper,
+    relay::OutboxRelay,
+    routes::AppState,
+    store::{OutboxSignal, StockStore, StoreSettings},
+};
+
+/// How many outbox wake-ups may queue before the relay falls back to its sweep.
+const SIGNAL_CAPACITY: usize = 4096;
+
+/// A built, bound, not yet running inventory-svc.
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: OutboxRelay,
+    reaper: HoldReaper,
+}
+
+impl Application {
+    /// Connects nothing yet (pools connect lazily), binds the listener, and wires the routes,
+    /// the relay and the reaper.
+    pub async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
+        let prometheus = platform::metrics::install()?;
+        let pool = platform::redis::pool(&config.redis)?;
+        let (signal, signals) = OutboxSignal::channel(SIGNAL_CAPACITY);
+        let store = Arc::new(StockStore::new(
+            pool,
+            StoreSettings {
+                key_prefix: config.redis.key_prefix.clone(),
+                record_retention: config.record_retention,
+                default_stock: config.default_stock,
+                default_threshold: config.default_threshold,
+                command_timeout: config.redis_command_timeout,
+            },
+            Some(signal),
+        ));
+        let relay = OutboxRelay::new(
+            store.clone(),
+            ConfirmingPublisher::new(config.amqp.clone(), "inventory-svc relay"),
+            signals,
+            config.outbox_sweep_interval,
+        );
+        let reaper = HoldReaper::new(store.clone(), config.reaper_interval);
+
+        // Readiness is Redis only: without it nothing works, while a broker outage only delays
+        // events, which wait in the outbox streams.
+        let probe_pool = store.pool().clone();
+        let readiness = Readiness::default().check(
+            "redis",
+            Arc::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move { platform::redis::ping(&pool).await })
+            }),
+        );
+
+        let state = web::Data::new(AppState {
+            store,
+            reservation_hold: config.reservation_hold,
+        });
+        let admin = web::Data::new(config.admin_token.clone());
+        let readiness = web::Data::new(readiness);
+        let prometheus = web::Data::new(prometheus);
+
+        let listener = TcpListener::bind((config.http.host.as_str(), config.http.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} (set HOST/PORT)",
+                    config.http.host, config.http.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(platform::http::request_context))
+                .app_data(json_config())
+                .app_data(query_config())
+                .app_data(path_config())
+                .app_data(state.clone())
+                .app_data(admin.clone())
+                .app_data(readiness.clone())
+                .app_data(prometheus.clone())
+                .configure(health_routes)
+                .route("/metrics", web::get().to(platform::metrics::render))
+                .configure(routes::items::register)
+                .configure(routes::reservations::register)
+                .default_service(web::to(no_such_route))
+        })
+        .workers(config.http.workers)
+        // The process's one shutdown token decides when to stop, not actix's own handlers.
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
+        .listen(listener)?
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            relay,
+            reaper,
+        })
+    }
+
+    /// The port the listener is bound to (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops gracefully: in-flight requests finish,
+    /// and the events they decided are published before this returns (bounded).
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let workers = CancellationToken::new();
+        let reaper = tokio::spawn(self.reaper.run(workers.clone()));
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+
+        let served = tokio::select! {
+            () = shutdown.cancelled() => {
+                handle.stop(true).await;
+                Ok(())
+            }
+            ended = &mut server => ended.context("HTTP server task failed")?
+                .context("HTTP server stopped unexpectedly"),
+        };
+        workers.cancel();
+        let _ = reaper.await;
+        relay_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), relay).await;
+        if !server.is_finished() {
+            server.abort();
+        }
+        served
+    }
+}

@@ -1,0 +1,142 @@
+//! `OutboxRelay`: publishes the events the Lua scripts appended to the items' outbox streams to
+//! RabbitMQ, and deletes them only once the broker has confirmed them.
+//!
+//! Fresh events go out at once: the store signals which stream got one. A periodic sweep over
+//! every outbox stream (SCAN) publishes what a crashed process or another replica left behind.
+//! While the broker is away the relay backs off (doubling up to [`MAX_BACKOFF`]) and keeps the
+//! events where they are, in Redis. Delivery is at-least-once: an event whose confirm was lost is
+//! published again, and consumers deduplicate by `event_id`. Several replicas may relay the same
+//! stream during a sweep; that only adds duplicates, which consumers absorb.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use platform::amqp::ConfirmingPublisher;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::StockStore;
+
+/// Events read from one stream per publish round: bounded so one busy item cannot starve others.
+const BATCH: usize = 256;
+/// The longest pause between attempts while the broker is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The first pause after a failure.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a final drain may take on shutdown before the rest is left for the next start.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// The relay task's state.
+pub struct OutboxRelay {
+    store: Arc<StockStore>,
+    publisher: ConfirmingPublisher,
+    signals: mpsc::Receiver<String>,
+    sweep_interval: Duration,
+    pending: BTreeSet<String>,
+}
+
+impl OutboxRelay {
+    /// A relay publishing through `publisher`, woken by `signals`.
+    pub fn new(
+        store: Arc<StockStore>,
+        publisher: ConfirmingPublisher,
+        signals: mpsc::Receiver<String>,
+        sweep_interval: Duration,
+    ) -> Self {
+        Self {
+            store,
+            publisher,
+            signals,
+            sweep_interval,
+            pending: BTreeSet::new(),
+        }
+    }
+
+    /// Runs until `shutdown`, then makes one bounded last attempt to publish what is pending.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut sweep = tokio::time::interval(self.sweep_interval);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(key) = self.signals.recv() => {
+                    self.pending.insert(key);
+                    while let Ok(key) = self.signals.try_recv() {
+                        self.pending.insert(key);
+                    }
+                }
+                _ = sweep.tick() => self.sweep().await,
+            }
+            if self.pending.is_empty() {
+                continue;
+            }
+            if self.publish_pending().await {
+                backoff = MIN_BACKOFF;
+            } else {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        while let Ok(key) = self.signals.try_recv() {
+            self.pending.insert(key);
+        }
+        if !self.pending.is_empty() {
+            let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.publish_pending()).await;
+        }
+        tracing::info!(left = self.pending.len(), "outbox relay stopped");
+    }
+
+    async fn sweep(&mut self) {
+        match self.store.outbox_keys().await {
+            Ok(keys) => {
+                match self.store.outbox_backlog(&keys).await {
+                    Ok(backlog) => {
+                        metrics::gauge!("inventory_outbox_backlog_events").set(backlog as f64);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot measure the outbox backlog"),
+                }
+                self.pending.extend(keys);
+            }
+            Err(e) => tracing::warn!(error = %e, "outbox sweep failed"),
+        }
+    }
+
+    /// Publishes every pending stream; returns `false` when the broker (or Redis) failed, leaving
+    /// the failed streams pending.
+    async fn publish_pending(&mut self) -> bool {
+        let keys: Vec<String> = self.pending.iter().cloned().collect();
+        for key in keys {
+            match self.drain(&key).await {
+                Ok(()) => {
+                    self.pending.remove(&key);
+                }
+                Err(e) => {
+                    metrics::counter!("inventory_outbox_publish_failures_total").increment(1);
+                    tracing::warn!(error = format!("{e:#}"), stream = %key, "cannot relay events yet; will retry");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Publishes one stream until it is empty.
+    async fn drain(&mut self, key: &str) -> anyhow::Result<()> {
+        loop {
+            let batch = self.store.read_outbox(key, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let (ids, events): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+            self.publisher.publish_all(&events).await?;
+            self.store.ack_outbox(key, &ids).await?;
+            metrics::counter!("inventory_outbox_published_total").increment(events.len() as u64);
+            if ids.len() < BATCH {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The HTTP API: the public item routes and the internal reservation routes.
+
+pub mod items;
+pub mod reservations;
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{HttpResponse, http::StatusCode};
+use platform::problem::Problem;
+
+use crate::{
+    domain::ItemId,
+    store::{StockStore, StoreError},
+};
+
+/// What every handler shares.
+pub struct AppState {
+    /// Items, stock and reservations.
+    pub store: Arc<StockStore>,
+    /// How long a new reservation holds its stock.
+    pub reservation_hold: Duration,
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "Redis unavailable");
+                Problem::unavailable("the stock store is unavailable right now; retry shortly")
+            }
+            StoreError::Unexpected(e) => Problem::internal(&e),
+        }
+    }
+}
+
+/// An item id from the path, or a 400 naming what is wrong with it.
+pub fn item_id(raw: &str) -> Result<ItemId, Problem> {
+    ItemId::parse(raw).map_err(Problem::bad_request)
+}
+
+/// 404 for an item that does not exist.
+pub fn unknown_item(id: &ItemId) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "unknown-item",
+        "Unknown item",
+        format!("item {id} does not exist"),
+    )
+    .with("item_id", id.as_str())
+}
+
+/// The answer for a known path called with a method it does not take.
+pub async fn method_not_allowed() -> Result<HttpResponse, Problem> {
+    Err(Problem::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method",
+    ))
+}

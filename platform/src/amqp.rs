@@ -1,0 +1,164 @@
+//! RabbitMQ: connections, the `sioms.events` topology, and a publisher that only reports success
+//! once the broker has confirmed every message.
+//!
+//! Topology is declared idempotently every time a connection is made, so a broker that lost its
+//! state (or a fresh one) is set up again on reconnect.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+    types::FieldTable,
+};
+
+use crate::{config::AmqpConfig, event::EventEnvelope};
+
+/// How long a connection attempt may take before it counts as failed: a broker that accepts TCP
+/// but never answers must not stall a relay forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the broker has to confirm a batch; past that the batch is treated as unconfirmed and
+/// published again (consumers deduplicate by `event_id`).
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// AMQP delivery mode 2: the broker writes the message to disk on durable queues.
+const PERSISTENT: u8 = 2;
+
+/// Opens a connection named `name` (shown in the RabbitMQ management UI).
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from RabbitMQ within {CONNECT_TIMEOUT:?}"))?
+        .context("cannot connect to RabbitMQ")
+}
+
+/// Declares the events exchange: a durable topic exchange (routing key = event type), so it and
+/// its bindings survive a broker restart and any consumer can bind to the types it wants.
+pub async fn declare_events_exchange(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("cannot declare exchange {exchange}"))
+}
+
+/// Publishes envelopes to the events exchange with publisher confirms. Holds one connection and
+/// makes a new one (re-declaring the exchange) after any failure; the caller decides how long to
+/// back off between attempts.
+pub struct ConfirmingPublisher {
+    config: AmqpConfig,
+    name: String,
+    link: Option<(Connection, Channel)>,
+}
+
+impl ConfirmingPublisher {
+    /// A publisher that connects on first use, under the connection name `name`.
+    pub fn new(config: AmqpConfig, name: impl Into<String>) -> Self {
+        Self {
+            config,
+            name: name.into(),
+            link: None,
+        }
+    }
+
+    /// Whether the publisher currently holds a working connection.
+    pub fn is_connected(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|(conn, ch)| conn.status().connected() && ch.status().connected())
+    }
+
+    async fn channel(&mut self) -> anyhow::Result<&Channel> {
+        if !self.is_connected() {
+            self.link = None;
+            let conn = connect(&self.config.url, &self.name).await?;
+            let channel = conn
+                .create_channel()
+                .await
+                .context("cannot open a channel")?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .context("cannot enable publisher confirms")?;
+            declare_events_exchange(&channel, &self.config.exchange).await?;
+            self.link = Some((conn, channel));
+        }
+        self.link
+            .as_ref()
+            .map(|(_, ch)| ch)
+            .ok_or_else(|| anyhow::anyhow!("no AMQP channel"))
+    }
+
+    /// Publishes every envelope and waits until the broker has confirmed all of them. On any
+    /// error the connection is dropped (so the next call reconnects) and the whole batch counts
+    /// as not published: the caller keeps it and tries again later.
+    pub async fn publish_all(&mut self, events: &[EventEnvelope]) -> anyhow::Result<()> {
+        let result = self.try_publish_all(events).await;
+        if result.is_err()
+            && let Some((conn, _)) = self.link.take()
+        {
+            let _ = conn.close(0, "publish failed".into()).await;
+        }
+        result
+    }
+
+    async fn try_publish_all(&mut self, events: &[EventEnvelope]) -> anyhow::Result<()> {
+        let exchange = self.config.exchange.clone();
+        let channel = self.channel().await?;
+        let mut confirms = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = serde_json::to_vec(event).context("cannot encode an event")?;
+            let confirm = channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    event.kind.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties(event),
+                )
+                .await
+                .context("cannot publish")?;
+            confirms.push(confirm);
+        }
+        let all = futures::future::try_join_all(confirms);
+        let outcomes = tokio::time::timeout(CONFIRM_TIMEOUT, all)
+            .await
+            .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))?
+            .context("lost the channel while waiting for confirms")?;
+        if outcomes.iter().any(|c| matches!(c, Confirmation::Nack(_))) {
+            anyhow::bail!("RabbitMQ refused (nacked) a message");
+        }
+        Ok(())
+    }
+}
+
+/// AMQP properties of an event: `message_id` = event id (for deduplication by any consumer),
+/// `type` = event type, JSON content type, persistent delivery.
+pub fn properties(event: &EventEnvelope) -> BasicProperties {
+    BasicProperties::default()
+        .with_message_id(event.event_id.to_string().into())
+        .with_type(event.kind.as_str().into())
+        .with_content_type(crate::event::CONTENT_TYPE.into())
+        .with_delivery_mode(PERSISTENT)
+        .with_app_id(event.source.as_str().into())
+        .with_timestamp(u64::try_from(event.occurred_at.timestamp()).unwrap_or_default())
+}
+
+/// Opens a short-lived connection and checks the broker answers, for `/readyz`.
+pub async fn ping(url: &str) -> Result<(), String> {
+    let conn = connect(url, "readiness-probe")
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let _ = conn.close(0, "probe done".into()).await;
+    Ok(())
+}

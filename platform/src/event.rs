@@ -1,0 +1,46 @@
+//! The event envelope: the one shape of every message on the `sioms.events` exchange.
+//!
+//! ```json
+//! {"event_id": "…uuid…", "type": "order_created", "occurred_at": "2026-11-21T10:00:00.123Z",
+//!  "source": "order-svc", "data": {…}}
+//! ```
+//!
+//! The routing key is the type. Consumers deduplicate by `event_id`, which is also the AMQP
+//! `message_id`, so at-least-once delivery takes effect exactly once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The durable topic exchange every event is published to.
+pub const EXCHANGE: &str = "sioms.events";
+
+/// The media type of every event body.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// Event types, which are also the routing keys.
+pub mod kinds {
+    /// An item's available stock fell below its low-stock threshold (once per crossing).
+    pub const LOW_STOCK: &str = "low_stock";
+    /// An item's stock, threshold or name changed; carries the absolute values after the change.
+    pub const STOCK_CHANGED: &str = "stock_changed";
+    /// An item was removed from the catalog.
+    pub const ITEM_REMOVED: &str = "item_removed";
+}
+
+/// One event, as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    /// Unique per event; consumers deduplicate by it.
+    pub event_id: Uuid,
+    /// The event type, also the routing key.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When the change happened (not when it was published).
+    pub occurred_at: DateTime<Utc>,
+    /// The service that decided the change.
+    pub source: String,
+    /// Type-specific fields.
+    pub data: Value,
+}

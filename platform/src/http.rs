@@ -1,0 +1,281 @@
+//! What every service's HTTP layer shares: the request-id and RED-metrics middleware, the health
+//! routes, the admin bearer-token check, and extractor configs that answer bad input with a
+//! problem+json 4xx (never actix's plain-text defaults).
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Instant};
+
+use actix_web::{
+    Error, FromRequest, HttpMessage, HttpRequest, HttpResponse,
+    body::MessageBody,
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    http::{StatusCode, header},
+    middleware::Next,
+    web,
+};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+
+use crate::{config::AdminToken, problem::Problem};
+
+/// The header that carries a request's id across every hop.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest request id taken from a client; a longer or odd one is replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The id of the request being handled, set by [`request_context`] and readable by handlers
+/// (to pass on to the next hop) as an extractor.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl FromRequest for RequestId {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+        std::future::ready(Ok(id))
+    }
+}
+
+fn sane_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_REQUEST_ID_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Middleware: keeps a sane `X-Request-Id` from the caller (or makes one), runs the request in a
+/// span that carries it, echoes it on the response, logs one line per request and records the
+/// RED metrics `http_requests_total` and `http_request_duration_seconds`, labelled by route
+/// template (never the raw path) so the label set stays small.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, %method, %route);
+    let started = Instant::now();
+
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = match &result {
+        Ok(res) => res.status(),
+        Err(err) => err.as_response_error().status_code(),
+    };
+    let status_class = format!("{}xx", status.as_u16() / 100);
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status_class).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "request failed"
+            );
+        } else {
+            tracing::debug!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "request done"
+            );
+        }
+    });
+
+    let mut res = result?;
+    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(res)
+}
+
+/// Checks a request's `Authorization: Bearer …` against the admin token: 401 without one, 403
+/// with a wrong one. Compared in constant time so the token cannot be guessed byte by byte.
+pub fn require_admin(req: &HttpRequest, token: &AdminToken) -> Result<(), Problem> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match presented {
+        None => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+            "this route needs an admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
+        )),
+        Some(p) if bool::from(p.as_bytes().ct_eq(token.0.as_bytes())) => Ok(()),
+        Some(_) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "the admin token presented is not valid",
+        )),
+    }
+}
+
+/// An extractor that passes only requests carrying the admin token (see [`require_admin`]).
+/// The token must be registered as `web::Data<AdminToken>`.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.app_data::<web::Data<AdminToken>>() {
+            Some(token) => require_admin(req, token).map(|()| Admin),
+            None => Err(Problem::internal(&anyhow::anyhow!(
+                "AdminToken is not registered as app data"
+            ))),
+        };
+        std::future::ready(result.map_err(Into::into))
+    }
+}
+
+/// The largest JSON body any service accepts; orders and items are far smaller.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// JSON bodies: problem+json 400 for malformed JSON or wrong fields, 415 for a wrong content
+/// type, 413 past [`MAX_JSON_BODY`].
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BODY)
+        .error_handler(|err, _req| {
+            let problem = match &err {
+                JsonPayloadError::ContentType => Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "Unsupported media type",
+                    "send the body as JSON with `Content-Type: application/json`",
+                ),
+                JsonPayloadError::Overflow { limit }
+                | JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "Payload too large",
+                    format!("the body is larger than the {limit} bytes accepted"),
+                ),
+                JsonPayloadError::Deserialize(e) => Problem::bad_request(describe_json_error(e)),
+                other => Problem::bad_request(format!("the body could not be read: {other}")),
+            };
+            problem.into()
+        })
+}
+
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("the body is not valid JSON: {e}"),
+        Category::Data => format!("the body does not have the expected fields: {e}"),
+        Category::Io => format!("the body could not be read: {e}"),
+    }
+}
+
+/// Query strings: problem+json 400 naming what is wrong.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        Problem::bad_request(format!("the query string is invalid: {err}")).into()
+    })
+}
+
+/// Path parameters: problem+json 400 naming what is wrong.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req| {
+        Problem::bad_request(format!("the path is invalid: {err}")).into()
+    })
+}
+
+/// The answer for a route that does not exist: problem+json 404.
+pub async fn no_such_route(req: HttpRequest) -> Result<HttpResponse, Problem> {
+    Err(Problem::not_found(format!(
+        "there is no route {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// A dependency check for `/readyz`: a name and an async probe.
+pub type ReadinessProbe =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The dependency checks behind `/readyz`.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    probes: Vec<(&'static str, ReadinessProbe)>,
+}
+
+impl Readiness {
+    /// Adds a named check.
+    #[must_use]
+    pub fn check(mut self, name: &'static str, probe: ReadinessProbe) -> Self {
+        self.probes.push((name, probe));
+        self
+    }
+
+    /// Runs every check, each bounded by a short timeout so `/readyz` never hangs.
+    pub async fn run(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let checks = self.probes.iter().map(|(name, probe)| async move {
+            let outcome =
+                match tokio::time::timeout(std::time::Duration::from_secs(2), probe()).await {
+                    Ok(result) => result,
+                    Err(_) => Err("did not answer within 2s".to_owned()),
+                };
+            (*name, outcome)
+        });
+        futures::future::join_all(checks).await
+    }
+}
+
+/// Registers `/healthz` (the process is alive) and `/readyz` (every dependency answers).
+pub fn health_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let results = readiness.run().await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let checks: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, r)| {
+            let v = match r {
+                Ok(()) => serde_json::json!("ok"),
+                Err(e) => serde_json::json!(e),
+            };
+            (name.to_owned(), v)
+        })
+        .collect();
+    let body = serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

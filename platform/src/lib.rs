@@ -1,0 +1,27 @@
+//! What every SIOMS service repeats, and nothing else: no business logic lives here.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed configuration read from environment variables, validated at start-up.
+//! - [`telemetry`]: tracing-subscriber set-up (JSON or readable logs).
+//! - [`metrics`]: the Prometheus recorder and the `/metrics` route.
+//! - [`http`]: request ids, RED metrics, health routes, admin auth and the extractor error
+//!   handlers that turn bad input into problem+json.
+//! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457).
+//! - [`redis`]: the Redis connection pool.
+//! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
+//! - [`event`]: the event envelope every service publishes and every consumer reads.
+//! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
+//! - `testing` (feature `testing`): helpers for the integration tests of every service.
+
+pub mod amqp;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod metrics;
+pub mod problem;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

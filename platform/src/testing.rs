@@ -1,0 +1,312 @@
+//! Helpers for the integration tests of every service (feature `testing`).
+//!
+//! Tests run against the real Redis, RabbitMQ and Postgres named by the usual environment
+//! variables (defaulting to this machine's loopback services). Each test gets unique names (key
+//! prefix, exchange) and removes what it made when dropped, so tests run in parallel and leave
+//! nothing behind on long-lived servers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::StreamExt as _;
+use lapin::{
+    options::{
+        BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
+    types::FieldTable,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{AmqpConfig, Env, ProcessEnv, RedisConfig},
+    event::EventEnvelope,
+};
+
+/// A name no other test (or earlier run) uses: `<prefix>-<uuid>`.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Redis settings from the environment, with a fresh key prefix.
+pub fn redis_config() -> RedisConfig {
+    let mut cfg = RedisConfig::from_env(&Env::new(&ProcessEnv)).expect("REDIS_* variables");
+    cfg.key_prefix = format!("{}:", unique_name("test"));
+    cfg.pool_size = 16;
+    cfg
+}
+
+/// RabbitMQ settings from the environment, with a fresh exchange name.
+pub fn amqp_config() -> AmqpConfig {
+    let mut cfg = AmqpConfig::from_env(&Env::new(&ProcessEnv)).expect("AMQP_* variables");
+    cfg.exchange = unique_name("test.events");
+    cfg
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `work` on a fresh thread with its own runtime: for clean-up in `Drop`, which cannot
+/// await and may run inside (or outside) a test's runtime.
+pub fn block_on_fresh_thread<F>(work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(work);
+    })
+    .join();
+}
+
+/// Deletes every key under `prefix`.
+pub async fn delete_redis_prefix(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// Deletes an exchange (and with it its bindings).
+pub async fn delete_exchange(url: &str, exchange: &str) {
+    if let Ok(conn) = crate::amqp::connect(url, "test-cleanup").await {
+        if let Ok(ch) = conn.create_channel().await {
+            let _ = ch
+                .exchange_delete(exchange.into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+        let _ = conn.close(0, "cleanup".into()).await;
+    }
+}
+
+/// A test queue bound to an events exchange with `#` (every type), collecting every envelope:
+/// what a third party binding its own queue would see. The queue is exclusive and auto-delete,
+/// so it disappears with the tap.
+pub struct EventTap {
+    seen: Arc<Mutex<Vec<EventEnvelope>>>,
+    stop: CancellationToken,
+}
+
+impl EventTap {
+    pub async fn bind(amqp: &AmqpConfig) -> Self {
+        let conn = crate::amqp::connect(&amqp.url, "test-tap").await.unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        crate::amqp::declare_events_exchange(&ch, &amqp.exchange)
+            .await
+            .unwrap();
+        let queue = ch
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        ch.queue_bind(
+            queue.name().clone(),
+            amqp.exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                queue.name().clone(),
+                "test-tap".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = CancellationToken::new();
+        let (sink, stopped) = (seen.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stopped.cancelled() => break,
+                    next = consumer.next() => {
+                        let Some(Ok(delivery)) = next else { break };
+                        let envelope: EventEnvelope = serde_json::from_slice(&delivery.data)
+                            .expect("every event is a valid envelope");
+                        sink.lock().unwrap().push(envelope);
+                        let _ = delivery.ack(BasicAckOptions::default()).await;
+                    }
+                }
+            }
+            let _ = conn.close(0, "tap done".into()).await;
+        });
+        Self { seen, stop }
+    }
+
+    /// Every envelope received so far.
+    pub fn events(&self) -> Vec<EventEnvelope> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Envelopes of one type received so far.
+    pub fn of_kind(&self, kind: &str) -> Vec<EventEnvelope> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect()
+    }
+}
+
+impl Drop for EventTap {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A TCP proxy in front of a real server, which a test can cut (every connection dropped, new
+/// ones refused) and restore: a broker or cache "away for a while" without stopping the shared
+/// server other tests use.
+pub struct TcpProxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    generation: Arc<Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl TcpProxy {
+    /// Starts a proxy on a free loopback port forwarding to `target`.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(Mutex::new(CancellationToken::new()));
+        let stop = CancellationToken::new();
+        let (up2, gen2, stop2) = (up.clone(), generation.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = stop2.cancelled() => break,
+                    a = listener.accept() => a,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let cut = gen2.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = cut.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            up,
+            generation,
+            stop,
+        }
+    }
+
+    /// The proxy's own address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones until [`TcpProxy::restore`].
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        let mut generation = self.generation.lock().unwrap();
+        generation.cancel();
+        *generation = CancellationToken::new();
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.generation.lock().unwrap().cancel();
+    }
+}
+
+/// The host:port of a URL such as `amqp://guest:guest@127.0.0.1:5672/%2f`.
+pub fn socket_addr_of(url: &str) -> SocketAddr {
+    let after_scheme = url.split("://").nth(1).unwrap();
+    let authority = after_scheme.split('/').next().unwrap();
+    let host_port = authority.rsplit('@').next().unwrap();
+    let host_port = host_port.replace("localhost", "127.0.0.1");
+    host_port.parse().expect("URL with a numeric host:port")
+}
+
+/// The same URL with its host:port replaced by `addr`.
+pub fn with_addr(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!("{scheme}://{}{addr}/{path}", userinfo.unwrap_or_default())
+}
