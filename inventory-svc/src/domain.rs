@@ -101,18 +101,28 @@ fn check_token(raw: &str, max: usize, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A whole number in `min..=max`, read from a JSON number or (in a query string) from text,
-/// with an error that says exactly what is wrong: negative, fractional, too large, not a number.
+/// Where a number is read from: a JSON body takes only JSON numbers (`"3"` is refused), a query
+/// string has nothing but text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Json,
+    Query,
+}
+
+/// A whole number in `min..=max`, with an error that says exactly what is wrong: negative,
+/// fractional, too large, not a number.
 fn bounded_integer<'de, D: Deserializer<'de>>(
     d: D,
     field: &'static str,
     min: u64,
     max: u64,
+    source: Source,
 ) -> Result<u64, D::Error> {
     struct Visitor {
         field: &'static str,
         min: u64,
         max: u64,
+        source: Source,
     }
     impl Visitor {
         fn check<E: de::Error>(&self, v: u64) -> Result<u64, E> {
@@ -153,6 +163,9 @@ fn bounded_integer<'de, D: Deserializer<'de>>(
             Err(self.refuse(v))
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            if self.source == Source::Json {
+                return Err(self.refuse(format!("the string {v:?}")));
+            }
             match v.trim().parse::<u64>() {
                 Ok(n) => self.check(n),
                 Err(_) => Err(self.refuse(format!("{v:?}"))),
@@ -165,7 +178,12 @@ fn bounded_integer<'de, D: Deserializer<'de>>(
             Err(self.refuse("null"))
         }
     }
-    d.deserialize_any(Visitor { field, min, max })
+    d.deserialize_any(Visitor {
+        field,
+        min,
+        max,
+        source,
+    })
 }
 
 /// How many units one reservation line (or availability check) asks for: 1 to
@@ -183,7 +201,17 @@ impl Quantity {
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bounded_integer(d, "quantity", 1, MAX_QUANTITY).map(Self)
+        bounded_integer(d, "quantity", 1, MAX_QUANTITY, Source::Json).map(Self)
+    }
+}
+
+/// A quantity given in a query string (`?quantity=3`), with the bounds of [`Quantity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryQuantity(pub Quantity);
+
+impl<'de> Deserialize<'de> for QueryQuantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "quantity", 1, MAX_QUANTITY, Source::Query).map(|n| Self(Quantity(n)))
     }
 }
 
@@ -201,7 +229,7 @@ impl StockLevel {
 
 impl<'de> Deserialize<'de> for StockLevel {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bounded_integer(d, "stock", 0, MAX_STOCK).map(Self)
+        bounded_integer(d, "stock", 0, MAX_STOCK, Source::Json).map(Self)
     }
 }
 
@@ -225,7 +253,7 @@ impl Threshold {
 
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bounded_integer(d, "low_stock_threshold", 0, MAX_STOCK).map(Self)
+        bounded_integer(d, "low_stock_threshold", 0, MAX_STOCK, Source::Json).map(Self)
     }
 }
 
@@ -248,7 +276,7 @@ impl Default for PageLimit {
 
 impl<'de> Deserialize<'de> for PageLimit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bounded_integer(d, "limit", 1, 200).map(|n| Self(n as usize))
+        bounded_integer(d, "limit", 1, 200, Source::Query).map(|n| Self(n as usize))
     }
 }
 

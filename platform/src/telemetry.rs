@@ -42,6 +42,16 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// Installs a subscriber for tests: lines go through libtest's capture, so they show only for a
+/// failing test. Harmless to call from every test.
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_target(false).with_test_writer())
+        .try_init();
+}
+
 /// Logs an error with its whole cause chain, once.
 pub fn log_error_chain(context: &str, error: &anyhow::Error) {
     tracing::error!(error = format!("{error:#}"), "{context}");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, item_id, method_not_allowed, unknown_item};
 use crate::{
-    domain::{Item, ItemId, ItemName, PageLimit, Quantity, StockLevel, Threshold},
+    domain::{Item, ItemId, ItemName, PageLimit, QueryQuantity, StockLevel, Threshold},
     store::ItemPatch,
 };
 
@@ -185,7 +185,7 @@ async fn delete(
 
 #[derive(Deserialize)]
 struct CheckQuery {
-    quantity: Quantity,
+    quantity: QueryQuantity,
 }
 
 #[derive(Serialize)]
@@ -208,7 +208,7 @@ async fn check(
         .get_item(&id)
         .await?
         .ok_or_else(|| unknown_item(&id))?;
-    let quantity = query.quantity.get();
+    let quantity = query.quantity.0.get();
     Ok(HttpResponse::Ok().json(Availability {
         item_id: item.id,
         quantity,

@@ -1,0 +1,33 @@
+# SIOMS: the commands a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help up down status test lint fmt bench-inventory
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+up: ## Start the system natively (installs what is missing, builds, starts, waits until ready)
+	@scripts/stack.sh up
+
+down: ## Stop what `make up` started, and only that
+	@scripts/stack.sh down
+
+status: ## Show what `make up` started and whether it is ready
+	@scripts/stack.sh status
+
+test: ## Run every test against the real Redis and RabbitMQ
+	@scripts/run-tests.sh
+
+lint: ## Formatting and clippy, as CI runs them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+bench-inventory: ## Reservations/s through the API next to redis-benchmark on the same script
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@command -v redis-benchmark >/dev/null || apt-get install -y redis-tools
+	@scripts/check-services.sh
+	cargo bench -p inventory-svc --bench reservations
