@@ -75,14 +75,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(ItemPage { items, next_cursor }))
 }
 
-/// `GET /items/{id}`.
-async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
-    let id = item_id(&path)?;
-    let item = state
+/// The item named by a path segment: 400 for a malformed id, 404 for an unknown one.
+async fn existing_item(state: &AppState, raw_id: &str) -> Result<Item, Problem> {
+    let id = item_id(raw_id)?;
+    state
         .store
         .get_item(&id)
         .await?
-        .ok_or_else(|| unknown_item(&id))?;
+        .ok_or_else(|| unknown_item(&id))
+}
+
+/// `GET /items/{id}`.
+async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let item = existing_item(&state, &path).await?;
     Ok(HttpResponse::Ok().json(item))
 }
 
@@ -202,12 +207,7 @@ async fn check(
     path: web::Path<String>,
     query: web::Query<CheckQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let id = item_id(&path)?;
-    let item = state
-        .store
-        .get_item(&id)
-        .await?
-        .ok_or_else(|| unknown_item(&id))?;
+    let item = existing_item(&state, &path).await?;
     let quantity = query.quantity.0.get();
     Ok(HttpResponse::Ok().json(Availability {
         item_id: item.id,
@@ -228,12 +228,7 @@ async fn inventory(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let id = item_id(&path)?;
-    let item = state
-        .store
-        .get_item(&id)
-        .await?
-        .ok_or_else(|| unknown_item(&id))?;
+    let item = existing_item(&state, &path).await?;
     Ok(HttpResponse::Ok().json(StockView {
         item: item.id,
         stock: item.stock,

@@ -236,8 +236,13 @@ impl StockStore {
         &self.pool
     }
 
+    /// An item's state hash; every other key of the item extends it, keeping its hash tag.
+    fn item_key(&self, id: &str) -> String {
+        format!("{}item:{{{id}}}", self.settings.key_prefix)
+    }
+
     fn keys(&self, id: &ItemId) -> ItemKeys {
-        let item = format!("{}item:{{{id}}}", self.settings.key_prefix);
+        let item = self.item_key(id.as_str());
         ItemKeys {
             holds: format!("{item}:holds"),
             expiry: format!("{item}:expiry"),
@@ -439,27 +444,24 @@ impl StockStore {
         after: Option<&ItemId>,
         limit: usize,
     ) -> Result<(Vec<Item>, bool), StoreError> {
-        let min = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let index = self.index_key();
+        let ids = self
+            .index_page(after.map(ItemId::as_str), limit + 1)
+            .await?;
+        let more = ids.len() > limit;
+        let ids = &ids[..ids.len().min(limit)];
+        if ids.is_empty() {
+            return Ok((Vec::new(), more));
+        }
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let ids: Vec<String> = redis::cmd("ZRANGEBYLEX")
-                .arg(&index)
-                .arg(&min)
-                .arg("+")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit + 1)
-                .query_async(&mut conn)
-                .await?;
-            let more = ids.len() > limit;
-            let ids = &ids[..ids.len().min(limit)];
             let mut pipe = redis::pipe();
             for id in ids {
-                let key = format!("{}item:{{{id}}}", self.settings.key_prefix);
-                pipe.cmd("HMGET")
-                    .arg(key)
-                    .arg(&["name", "stock", "held", "threshold"]);
+                pipe.cmd("HMGET").arg(self.item_key(id)).arg(&[
+                    "name",
+                    "stock",
+                    "held",
+                    "threshold",
+                ]);
             }
             let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
             let items = ids
@@ -553,7 +555,7 @@ impl StockStore {
         })
     }
 
-    /// Ids of catalog items (a page after `after`), for the hold reaper.
+    /// Up to `limit` catalog ids after `after`, in id order (listing and the hold reaper).
     pub async fn index_page(
         &self,
         after: Option<&str>,
