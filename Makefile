@@ -16,7 +16,7 @@ down: ## Stop what `make up` started, and only that
 status: ## Show what `make up` started and whether it is ready
 	@scripts/stack.sh status
 
-test: ## Run every test against the real Redis and RabbitMQ
+test: ## Run every test against the real Redis, RabbitMQ and Postgres
 	@scripts/run-tests.sh
 
 lint: ## Formatting and clippy, as CI runs them

@@ -5,6 +5,7 @@ set -u
 
 redis_url=${REDIS_URL:-redis://127.0.0.1:6379}
 amqp_url=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+database_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 # host:port of a URL like scheme://user:pass@host:port/path
 hostport() { local a=${1#*://}; a=${a%%/*}; a=${a##*@}; echo "$a"; }
@@ -27,6 +28,7 @@ check() { # name url how-to-start
 }
 
 check Redis "$redis_url" "redis-server --daemonize yes --port 6379 --save '' --appendonly no   (Debian: apt-get install -y redis-server)"
+check Postgres "$database_url" "pg_ctlcluster \$(ls /etc/postgresql) main start   (Debian: apt-get install -y postgresql)"
 check RabbitMQ "$amqp_url" "rabbitmq-server -detached   (Debian: apt-get install -y rabbitmq-server)"
 
 if ! command -v "${REDIS_SERVER_BIN:-redis-server}" >/dev/null 2>&1; then
@@ -36,6 +38,6 @@ if ! command -v "${REDIS_SERVER_BIN:-redis-server}" >/dev/null 2>&1; then
 fi
 
 if [ "$failed" -ne 0 ]; then
-  echo "Set REDIS_URL / AMQP_URL if they run elsewhere." >&2
+  echo "Set REDIS_URL / AMQP_URL / DATABASE_URL if they run elsewhere." >&2
   exit 1
 fi

@@ -8,6 +8,7 @@
 //! - [`http`]: request ids, RED metrics, health routes, admin auth and the extractor error
 //!   handlers that turn bad input into problem+json.
 //! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457).
+//! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod postgres;
 pub mod problem;
 pub mod redis;
 pub mod shutdown;
