@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`contract`]: value types of the public contract (item ids, quantities).
 //! - [`config`]: typed configuration read from environment variables, validated at start-up.
 //! - [`telemetry`]: tracing-subscriber set-up (JSON or readable logs).
 //! - [`metrics`]: the Prometheus recorder and the `/metrics` route.
@@ -12,14 +13,17 @@
 //! - [`redis`]: the Redis connection pool.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
+//! - [`outbox`]: the transactional outbox over Postgres and its relay.
 //! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
 
 pub mod amqp;
 pub mod config;
+pub mod contract;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod outbox;
 pub mod postgres;
 pub mod problem;
 pub mod redis;

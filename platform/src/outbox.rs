@@ -1,0 +1,197 @@
+//! The transactional outbox over Postgres, shared by every service that keeps its state there.
+//!
+//! A service writes its change and the event announcing it in one transaction
+//! ([`enqueue`]), so an event exists if and only if the change committed. [`OutboxRelay`] then
+//! publishes the rows to RabbitMQ with publisher confirms and deletes them only after the
+//! broker confirmed them. It takes rows with `FOR UPDATE SKIP LOCKED`, so any number of
+//! replicas relay side by side and each row is published by one of them. While the broker is
+//! away it backs off and the rows wait; delivery is at least once (a row whose confirm was lost
+//! is published again), and consumers deduplicate by `event_id`.
+//!
+//! Every service's migrations create the table:
+//!
+//! ```sql
+//! CREATE TABLE outbox (
+//!     id          BIGSERIAL PRIMARY KEY,
+//!     event_id    UUID NOT NULL UNIQUE,
+//!     kind        TEXT NOT NULL,
+//!     occurred_at TIMESTAMPTZ NOT NULL,
+//!     source      TEXT NOT NULL,
+//!     data        JSONB NOT NULL,
+//!     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+//! );
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use deadpool_postgres::Pool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{amqp::ConfirmingPublisher, event::EventEnvelope};
+
+/// Rows published per transaction.
+const BATCH: i64 = 200;
+/// The first pause after a failure; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between attempts while the broker (or Postgres) is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long the final drain may take on shutdown; what is left goes out after the next start.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// Writes `event` to the outbox inside the caller's transaction.
+pub async fn enqueue(
+    tx: &tokio_postgres::Transaction<'_>,
+    event: &EventEnvelope,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO outbox (event_id, kind, occurred_at, source, data) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &event.event_id,
+            &event.kind,
+            &event.occurred_at,
+            &event.source,
+            &event.data,
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Publishes outbox rows until shut down.
+pub struct OutboxRelay {
+    pool: Pool,
+    publisher: ConfirmingPublisher,
+    wake: Arc<Notify>,
+    poll_interval: Duration,
+    service: &'static str,
+}
+
+impl OutboxRelay {
+    /// A relay for `service`'s outbox. It looks for rows every `poll_interval`, and at once when
+    /// its [`OutboxRelay::waker`] is notified (after a commit that enqueued something).
+    pub fn new(
+        pool: Pool,
+        publisher: ConfirmingPublisher,
+        poll_interval: Duration,
+        service: &'static str,
+    ) -> Self {
+        Self {
+            pool,
+            publisher,
+            wake: Arc::new(Notify::new()),
+            poll_interval,
+            service,
+        }
+    }
+
+    /// Notify this after committing a transaction that enqueued events.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `shutdown`, then makes one bounded last attempt to publish what is left.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = MIN_BACKOFF;
+        let mut last_measure = tokio::time::Instant::now() - self.poll_interval;
+        loop {
+            if last_measure.elapsed() >= self.poll_interval {
+                self.measure().await;
+                last_measure = tokio::time::Instant::now();
+            }
+            let pause = match self.publish_batch().await {
+                Ok(n) if n as i64 == BATCH => {
+                    backoff = MIN_BACKOFF;
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = MIN_BACKOFF;
+                    None
+                }
+                Err(e) => {
+                    metrics::counter!("outbox_publish_failures_total", "service" => self.service)
+                        .increment(1);
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot relay outbox events yet; will retry"
+                    );
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    Some(pause)
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified(), if pause.is_none() => {}
+                () = tokio::time::sleep(pause.unwrap_or(self.poll_interval)) => {}
+            }
+        }
+        let drain = async {
+            while let Ok(n) = self.publish_batch().await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN, drain).await;
+        tracing::info!(service = self.service, "outbox relay stopped");
+    }
+
+    /// Publishes one batch; returns how many rows went out.
+    async fn publish_batch(&mut self) -> anyhow::Result<usize> {
+        let mut client = self.pool.get().await.context("cannot reach Postgres")?;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                "SELECT id, event_id, kind, occurred_at, source, data FROM outbox \
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                &[&BATCH],
+            )
+            .await
+            .context("cannot read the outbox")?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let events: Vec<EventEnvelope> = rows
+            .iter()
+            .map(|r| EventEnvelope {
+                event_id: r.get(1),
+                kind: r.get(2),
+                occurred_at: r.get(3),
+                source: r.get(4),
+                data: r.get(5),
+            })
+            .collect();
+        // Rolled back (rows kept) if publishing fails: the transaction is dropped uncommitted.
+        self.publisher.publish_all(&events).await?;
+        tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+            .await
+            .context("cannot delete published rows")?;
+        tx.commit()
+            .await
+            .context("cannot commit the outbox batch")?;
+        metrics::counter!("outbox_published_total", "service" => self.service)
+            .increment(ids.len() as u64);
+        Ok(ids.len())
+    }
+
+    /// Sets the backlog gauges: rows waiting, and the age of the oldest.
+    async fn measure(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        if let Ok(row) = client
+            .query_one(
+                "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0) FROM outbox",
+                &[],
+            )
+            .await
+        {
+            let (count, age): (i64, f64) = (row.get(0), row.get(1));
+            metrics::gauge!("outbox_backlog_events", "service" => self.service).set(count as f64);
+            metrics::gauge!("outbox_oldest_age_seconds", "service" => self.service).set(age);
+        }
+    }
+}
