@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, de};
 
 pub use platform::contract::{
-    ItemId, MAX_QUANTITY, Quantity, QueryQuantity, Source, bounded_integer, check_token,
+    ItemId, MAX_QUANTITY, PageLimit, Quantity, QueryQuantity, Source, bounded_integer, check_token,
 };
 
 /// The largest stock level (and threshold) an item may be given.
@@ -85,29 +85,6 @@ impl Threshold {
 impl<'de> Deserialize<'de> for Threshold {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         bounded_integer(d, "low_stock_threshold", 0, MAX_STOCK, Source::Json).map(Self)
-    }
-}
-
-/// How many entries one page of a listing holds: 1 to 200 (default 50).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageLimit(usize);
-
-impl PageLimit {
-    /// The number of entries.
-    pub fn get(self) -> usize {
-        self.0
-    }
-}
-
-impl Default for PageLimit {
-    fn default() -> Self {
-        Self(50)
-    }
-}
-
-impl<'de> Deserialize<'de> for PageLimit {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        bounded_integer(d, "limit", 1, 200, Source::Query).map(|n| Self(n as usize))
     }
 }
 

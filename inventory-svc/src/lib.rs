@@ -22,14 +22,11 @@ pub mod relay;
 pub mod routes;
 pub mod store;
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context as _;
-use platform::{
-    amqp::ConfirmingPublisher,
-    http::{Readiness, health_routes, json_config, no_such_route, path_config, query_config},
-};
+use platform::{amqp::ConfirmingPublisher, http::Readiness};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -93,39 +90,20 @@ impl Application {
             reservation_hold: config.reservation_hold,
         });
         let admin = web::Data::new(config.admin_token.clone());
-        let readiness = web::Data::new(readiness);
-        let prometheus = web::Data::new(prometheus);
-
-        let listener = TcpListener::bind((config.http.host.as_str(), config.http.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{} (set HOST/PORT)",
-                    config.http.host, config.http.port
-                )
-            })?;
+        let listener = platform::http::bind(&config.http)?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(platform::http::request_context))
-                .app_data(json_config())
-                .app_data(query_config())
-                .app_data(path_config())
-                .app_data(state.clone())
-                .app_data(admin.clone())
-                .app_data(readiness.clone())
-                .app_data(prometheus.clone())
-                .configure(health_routes)
-                .route("/metrics", web::get().to(platform::metrics::render))
-                .configure(routes::items::register)
-                .configure(routes::reservations::register)
-                .default_service(web::to(no_such_route))
-        })
-        .workers(config.http.workers)
-        // The process's one shutdown token decides when to stop, not actix's own handlers.
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout.as_secs().max(1))
-        .listen(listener)?
-        .run();
+        let server = platform::http::serve(
+            &config.http,
+            listener,
+            readiness,
+            prometheus,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(state.clone())
+                    .app_data(admin.clone())
+                    .configure(routes::items::register)
+                    .configure(routes::reservations::register);
+            },
+        )?;
 
         Ok(Self {
             port,

@@ -188,6 +188,29 @@ impl<'de> Deserialize<'de> for QueryQuantity {
     }
 }
 
+/// How many entries one page of a listing holds: 1 to 200 (default 50).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(usize);
+
+impl PageLimit {
+    /// The number of entries.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(50)
+    }
+}
+
+impl<'de> Deserialize<'de> for PageLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        bounded_integer(d, "limit", 1, 200, Source::Query).map(|n| Self(n as usize))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -27,6 +27,14 @@ pub mod kinds {
     pub const STOCK_CHANGED: &str = "stock_changed";
     /// An item was removed from the catalog.
     pub const ITEM_REMOVED: &str = "item_removed";
+    /// An item's price was set or changed; carries the old price (or null) and the new one.
+    pub const PRICE_CHANGED: &str = "price_changed";
+    /// An order was accepted: stock reserved, order written as confirmed.
+    pub const ORDER_CREATED: &str = "order_created";
+    /// An order was refused for short stock and recorded as rejected.
+    pub const ORDER_REJECTED: &str = "order_rejected";
+    /// A confirmed order was cancelled; its stock goes back.
+    pub const ORDER_CANCELLED: &str = "order_cancelled";
 }
 
 /// One event, as published.

@@ -279,3 +279,58 @@ async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// Binds `HOST:PORT` (port 0 picks a free one), with an error that names the variables.
+pub fn bind(config: &crate::config::HttpConfig) -> anyhow::Result<std::net::TcpListener> {
+    use anyhow::Context as _;
+    std::net::TcpListener::bind((config.host.as_str(), config.port)).with_context(|| {
+        format!(
+            "cannot listen on {}:{} (set HOST/PORT)",
+            config.host, config.port
+        )
+    })
+}
+
+/// Builds a service's HTTP server the way every service runs it: request ids and RED metrics,
+/// problem+json for bad JSON, queries and paths, `/healthz`, `/readyz`, `/metrics`, a problem
+/// 404 for unknown routes, and no signal handling of its own (the process's shutdown token
+/// decides). `routes` registers the service's own routes and app data.
+pub fn serve<F>(
+    config: &crate::config::HttpConfig,
+    listener: std::net::TcpListener,
+    readiness: Readiness,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    routes: F,
+) -> std::io::Result<actix_web::dev::Server>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let readiness = web::Data::new(readiness);
+    let prometheus = web::Data::new(prometheus);
+    Ok(actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(request_context))
+            .app_data(json_config())
+            .app_data(query_config())
+            .app_data(path_config())
+            .app_data(readiness.clone())
+            .app_data(prometheus.clone())
+            .configure(health_routes)
+            .route("/metrics", web::get().to(crate::metrics::render))
+            .configure(routes.clone())
+            .default_service(web::to(no_such_route))
+    })
+    .workers(config.workers)
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .listen(listener)?
+    .run())
+}
+
+/// The answer for a known path called with a method it does not take: problem+json 405.
+pub async fn method_not_allowed() -> Result<HttpResponse, Problem> {
+    Err(Problem::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method",
+    ))
+}

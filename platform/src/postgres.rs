@@ -90,6 +90,47 @@ pub async fn migrate(pool: &Pool, migrations: Migrations) -> anyhow::Result<()> 
     result.map(|_| ())
 }
 
+/// Why a database call failed: Postgres was unreachable (the caller may retry later, the answer
+/// is a 503), or something else went wrong (a bug or a broken invariant, logged, a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Postgres did not answer or the connection broke.
+    #[error("Postgres is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        // No SQLSTATE means the failure was the connection's, not the statement's.
+        if e.is_closed() || e.code().is_none() {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Unexpected(anyhow::Error::new(e).context("database statement failed"))
+        }
+    }
+}
+
+impl From<DbError> for crate::problem::Problem {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(reason) => {
+                tracing::warn!(%reason, "Postgres unavailable");
+                Self::unavailable("the database is unavailable right now; retry shortly")
+            }
+            DbError::Unexpected(e) => Self::internal(&e),
+        }
+    }
+}
+
 /// `SELECT 1`, for `/readyz`.
 pub async fn ping(pool: &Pool) -> Result<(), String> {
     let client = pool.get().await.map_err(|e| e.to_string())?;

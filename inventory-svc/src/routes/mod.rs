@@ -3,9 +3,11 @@
 pub mod items;
 pub mod reservations;
 
+pub use platform::http::method_not_allowed;
+
 use std::{sync::Arc, time::Duration};
 
-use actix_web::{HttpResponse, http::StatusCode};
+use actix_web::http::StatusCode;
 use platform::problem::Problem;
 
 use crate::{
@@ -47,12 +49,4 @@ pub fn unknown_item(id: &ItemId) -> Problem {
         format!("item {id} does not exist"),
     )
     .with("item_id", id.as_str())
-}
-
-/// The answer for a known path called with a method it does not take.
-pub async fn method_not_allowed() -> Result<HttpResponse, Problem> {
-    Err(Problem::status(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "this route does not take that method",
-    ))
 }

@@ -1,0 +1,114 @@
+//! pricing-svc: each item's current price (integer minor units and a currency), its history,
+//! and a `price_changed` event for every change, written through a transactional outbox.
+//!
+//! # Layout
+//!
+//! - [`config`]: environment variables.
+//! - [`domain`]: prices and currencies, validated.
+//! - [`store`]: Postgres (prices, history, outbox rows in one transaction).
+//! - [`routes`]: `GET /price/{id}`, `GET /prices`, `GET /price/{id}/history`, `PUT /price/{id}`.
+//!
+//! The outbox relay is [`platform::outbox::OutboxRelay`].
+
+pub mod config;
+pub mod domain;
+pub mod routes;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{dev::Server, web};
+use anyhow::Context as _;
+use platform::{amqp::ConfirmingPublisher, http::Readiness, outbox::OutboxRelay};
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::PricingConfig, routes::AppState, store::PriceStore};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The service's database migrations (`migrations/`), embedded in the binary.
+pub fn migrations() -> platform::postgres::Migrations {
+    embedded::migrations::runner()
+}
+
+/// A built, bound, not yet running pricing-svc.
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: OutboxRelay,
+}
+
+impl Application {
+    /// Runs the migrations, binds the listener, wires routes and relay.
+    pub async fn build(config: PricingConfig) -> anyhow::Result<Self> {
+        let prometheus = platform::metrics::install()?;
+        let pool = platform::postgres::pool(&config.postgres)?;
+        platform::postgres::migrate(&pool, migrations())
+            .await
+            .context("pricing-svc migrations")?;
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            ConfirmingPublisher::new(config.amqp.clone(), "pricing-svc relay"),
+            config.outbox_poll_interval,
+            "pricing-svc",
+        );
+        let probe_pool = pool.clone();
+        let readiness = Readiness::default().check(
+            "postgres",
+            Arc::new(move || {
+                let pool = probe_pool.clone();
+                Box::pin(async move { platform::postgres::ping(&pool).await })
+            }),
+        );
+        let state = web::Data::new(AppState {
+            store: PriceStore::new(pool),
+            relay_waker: relay.waker(),
+        });
+        let admin = web::Data::new(config.admin_token.clone());
+        let listener = platform::http::bind(&config.http)?;
+        let port = listener.local_addr()?.port();
+        let server = platform::http::serve(
+            &config.http,
+            listener,
+            readiness,
+            prometheus,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(state.clone())
+                    .app_data(admin.clone())
+                    .configure(routes::register);
+            },
+        )?;
+        Ok(Self {
+            port,
+            server,
+            relay,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown`, then stops HTTP gracefully and lets the relay publish what the
+    /// last requests committed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let served = tokio::select! {
+            () = shutdown.cancelled() => {
+                handle.stop(true).await;
+                Ok(())
+            }
+            ended = &mut server => ended.context("HTTP server task failed")?
+                .context("HTTP server stopped unexpectedly"),
+        };
+        relay_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), relay).await;
+        served
+    }
+}
