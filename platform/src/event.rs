@@ -37,6 +37,13 @@ pub mod kinds {
     pub const ORDER_CANCELLED: &str = "order_cancelled";
 }
 
+/// The current time at the precision Postgres keeps (microseconds), so a value answered before
+/// it was stored reads back the same.
+pub fn now_micros() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// One event, as published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {

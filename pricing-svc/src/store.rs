@@ -150,7 +150,7 @@ impl PriceStore {
         {
             return Ok((old.clone(), PriceChange::Unchanged));
         }
-        let now = Utc::now();
+        let now = platform::event::now_micros();
         let version = old.as_ref().map_or(1, |o| o.version + 1);
         let (cents_db, version_db) = (cents.get() as i64, version as i64);
         tx.execute(

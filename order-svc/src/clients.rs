@@ -1,0 +1,318 @@
+//! Calls to pricing-svc and inventory-svc: each attempt has a timeout, a failure that may be
+//! transient (no answer, 5xx) is retried a bounded number of times with jittered exponential
+//! backoff (every call here is safe to repeat: reads, or idempotent by reservation id), and a
+//! circuit breaker per dependency answers at once while the dependency keeps failing, so a
+//! dependency that is down gives a fast 503, never a hang.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+use failsafe::{
+    Config, StateMachine, backoff::Constant, failure_policy::ConsecutiveFailures,
+    futures::CircuitBreaker as _,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    config::DependencyConfig,
+    domain::{ItemId, Quantity, Quote},
+};
+
+/// Why a call got no usable answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// No answer in time, a broken connection, or a 5xx, after the retries.
+    #[error("{dependency} is unavailable: {reason}")]
+    Unavailable {
+        /// The dependency's name.
+        dependency: &'static str,
+        /// What went wrong last.
+        reason: String,
+    },
+    /// The circuit is open: the dependency failed repeatedly and is left alone for a while.
+    #[error("{dependency} is failing; calls are paused (circuit open)")]
+    CircuitOpen {
+        /// The dependency's name.
+        dependency: &'static str,
+    },
+}
+
+/// A 2xx or 4xx answer: the dependency said something definite.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its JSON body (`null` when there was none).
+    pub body: Value,
+}
+
+/// Records circuit transitions as a metric and a log line.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerEvents {
+    dependency: &'static str,
+}
+
+impl failsafe::Instrument for BreakerEvents {
+    fn on_call_rejected(&self) {
+        metrics::counter!("order_dependency_rejected_total", "dependency" => self.dependency)
+            .increment(1);
+    }
+    fn on_open(&self) {
+        tracing::warn!(dependency = self.dependency, "circuit opened");
+        metrics::gauge!("order_dependency_circuit_open", "dependency" => self.dependency).set(1.0);
+    }
+    fn on_half_open(&self) {
+        tracing::info!(
+            dependency = self.dependency,
+            "circuit half-open: trying one call"
+        );
+    }
+    fn on_closed(&self) {
+        tracing::info!(dependency = self.dependency, "circuit closed");
+        metrics::gauge!("order_dependency_circuit_open", "dependency" => self.dependency).set(0.0);
+    }
+}
+
+type Breaker = StateMachine<ConsecutiveFailures<Constant>, BreakerEvents>;
+
+/// One dependency: its base URL, HTTP client, retry policy and circuit breaker.
+pub struct Dependency {
+    name: &'static str,
+    base: String,
+    http: reqwest::Client,
+    retries: usize,
+    breaker: Breaker,
+}
+
+/// The outcome of one attempt, for the breaker: only `Unavailable` counts as a failure.
+#[derive(Debug)]
+enum Attempt {
+    Unavailable(String),
+}
+
+impl Dependency {
+    /// A dependency named `name` (for metrics and messages).
+    pub fn new(name: &'static str, config: &DependencyConfig) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_millis(500)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        let policy = failsafe::failure_policy::consecutive_failures(
+            config.circuit_failures,
+            failsafe::backoff::constant(config.circuit_open_for),
+        );
+        let breaker = Config::new()
+            .failure_policy(policy)
+            .instrument(BreakerEvents { dependency: name })
+            .build();
+        Ok(Self {
+            name,
+            base: config.url.clone(),
+            http,
+            retries: config.retries,
+            breaker,
+        })
+    }
+
+    /// Sends a request (retrying transient failures) and returns the 2xx/4xx answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        request_id: &str,
+    ) -> Result<Answer, CallError> {
+        let url = format!("{}{path}", self.base);
+        let attempt = || async {
+            let call = async {
+                let mut req = self
+                    .http
+                    .request(method.clone(), &url)
+                    .header(platform::http::REQUEST_ID_HEADER, request_id);
+                if let Some(b) = body {
+                    req = req.json(b);
+                }
+                let res = req
+                    .send()
+                    .await
+                    .map_err(|e| Attempt::Unavailable(error_chain(&e)))?;
+                let status = res.status();
+                if status.is_server_error() {
+                    return Err(Attempt::Unavailable(format!("answered {status}")));
+                }
+                let body = res.json::<Value>().await.unwrap_or(Value::Null);
+                Ok(Answer { status, body })
+            };
+            let started = std::time::Instant::now();
+            let result = self.breaker.call(call).await;
+            metrics::histogram!("order_dependency_duration_seconds", "dependency" => self.name)
+                .record(started.elapsed().as_secs_f64());
+            result.map_err(|e| match e {
+                failsafe::Error::Rejected => CallError::CircuitOpen {
+                    dependency: self.name,
+                },
+                failsafe::Error::Inner(Attempt::Unavailable(reason)) => CallError::Unavailable {
+                    dependency: self.name,
+                    reason,
+                },
+            })
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_millis(400))
+                    .with_max_times(self.retries)
+                    .with_jitter(),
+            )
+            .when(|e| matches!(e, CallError::Unavailable { .. }))
+            .await
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// pricing-svc.
+pub struct PricingClient(pub Dependency);
+
+impl PricingClient {
+    /// The item's current price, or `None` when it has none.
+    pub async fn quote(&self, item: &ItemId, request_id: &str) -> Result<Option<Quote>, CallError> {
+        let answer = self
+            .0
+            .send(Method::GET, &format!("/price/{item}"), None, request_id)
+            .await?;
+        match answer.status {
+            StatusCode::OK => serde_json::from_value(answer.body)
+                .map(Some)
+                .map_err(|e| unexpected(self.0.name, &e.to_string())),
+            StatusCode::NOT_FOUND => Ok(None),
+            other => Err(unexpected(self.0.name, &format!("answered {other}"))),
+        }
+    }
+}
+
+/// What inventory-svc said to a reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The units are held (or were already, for a retry).
+    Held,
+    /// Not enough stock; this many units are available.
+    Insufficient {
+        /// Units available.
+        available: u64,
+    },
+    /// No such item.
+    UnknownItem,
+    /// The reservation was refused for another reason (closed, mismatched): the detail.
+    Refused(String),
+}
+
+/// What inventory-svc said to a confirm, release or cancel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done (or already done).
+    Done,
+    /// The reservation is in another state, e.g. `expired`, `held`, `released`.
+    WrongState(String),
+    /// Inventory has no record of it (item removed, or the record outlived its retention).
+    Unknown,
+}
+
+/// inventory-svc.
+pub struct InventoryClient(pub Dependency);
+
+fn unexpected(dependency: &'static str, reason: &str) -> CallError {
+    CallError::Unavailable {
+        dependency,
+        reason: format!("unexpected answer: {reason}"),
+    }
+}
+
+fn lines(item: &ItemId, quantity: Quantity) -> Value {
+    json!([{ "item_id": item, "quantity": quantity.get() }])
+}
+
+impl InventoryClient {
+    /// Holds `quantity` units of `item` under the order's id.
+    pub async fn reserve(
+        &self,
+        order: Uuid,
+        item: &ItemId,
+        quantity: Quantity,
+        request_id: &str,
+    ) -> Result<Reservation, CallError> {
+        let body = json!({ "reservation_id": order, "lines": lines(item, quantity) });
+        let answer = self
+            .0
+            .send(Method::POST, "/reserve", Some(&body), request_id)
+            .await?;
+        Ok(match (answer.status, answer.body["type"].as_str()) {
+            (s, _) if s.is_success() => Reservation::Held,
+            (StatusCode::CONFLICT, Some("urn:sioms:problem:insufficient-stock")) => {
+                Reservation::Insufficient {
+                    available: answer.body["available"].as_u64().unwrap_or(0),
+                }
+            }
+            (StatusCode::NOT_FOUND, _) => Reservation::UnknownItem,
+            (_, _) => Reservation::Refused(
+                answer.body["detail"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_owned(),
+            ),
+        })
+    }
+
+    /// `confirm`, `release` or `cancel` the order's reservation.
+    pub async fn settle(
+        &self,
+        action: &str,
+        order: Uuid,
+        item: &ItemId,
+        quantity: Quantity,
+        request_id: &str,
+    ) -> Result<Settlement, CallError> {
+        let body = json!({ "lines": lines(item, quantity) });
+        let answer = self
+            .0
+            .send(
+                Method::POST,
+                &format!("/reservations/{order}/{action}"),
+                Some(&body),
+                request_id,
+            )
+            .await?;
+        Ok(match answer.status {
+            s if s.is_success() => Settlement::Done,
+            StatusCode::NOT_FOUND => Settlement::Unknown,
+            _ => Settlement::WrongState(
+                answer.body["state"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            ),
+        })
+    }
+
+    /// Whether the item exists.
+    pub async fn item_exists(&self, item: &ItemId, request_id: &str) -> Result<bool, CallError> {
+        let answer = self
+            .0
+            .send(Method::GET, &format!("/items/{item}"), None, request_id)
+            .await?;
+        Ok(answer.status.is_success())
+    }
+}

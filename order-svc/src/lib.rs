@@ -1,0 +1,136 @@
+//! order-svc: takes orders, prices them at pricing-svc, reserves their stock at inventory-svc,
+//! records them in Postgres with their events (transactional outbox), and cancels them.
+//!
+//! # Layout
+//!
+//! - [`config`]: environment variables.
+//! - [`domain`]: orders, requests and statuses.
+//! - [`clients`]: calls to pricing-svc and inventory-svc (timeouts, retries, circuit breakers).
+//! - [`checkout`]: the steps of placing and cancelling an order, and what undoes what.
+//! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
+//! - [`stock_sync`]: finishes confirmations and returns of stock that a request could not.
+//! - [`routes`]: `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
+//!
+//! The outbox relay is [`platform::outbox::OutboxRelay`].
+
+pub mod checkout;
+pub mod clients;
+pub mod config;
+pub mod domain;
+pub mod routes;
+pub mod stock_sync;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{dev::Server, web};
+use anyhow::Context as _;
+use platform::{amqp::ConfirmingPublisher, http::Readiness, outbox::OutboxRelay};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    checkout::Checkout,
+    clients::{Dependency, InventoryClient, PricingClient},
+    config::OrderConfig,
+    stock_sync::StockSync,
+    store::OrderStore,
+};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// The service's database migrations (`migrations/`), embedded in the binary.
+pub fn migrations() -> platform::postgres::Migrations {
+    embedded::migrations::runner()
+}
+
+/// A built, bound, not yet running order-svc.
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: OutboxRelay,
+    stock_sync: StockSync,
+}
+
+impl Application {
+    /// Runs the migrations, binds the listener, wires routes, relay and stock sync.
+    pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
+        let prometheus = platform::metrics::install()?;
+        let pool = platform::postgres::pool(&config.postgres)?;
+        platform::postgres::migrate(&pool, migrations())
+            .await
+            .context("order-svc migrations")?;
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            ConfirmingPublisher::new(config.amqp.clone(), "order-svc relay"),
+            config.outbox_poll_interval,
+            "order-svc",
+        );
+        let checkout = Arc::new(Checkout {
+            store: OrderStore::new(pool.clone()),
+            pricing: PricingClient(Dependency::new("pricing-svc", &config.pricing)?),
+            inventory: InventoryClient(Dependency::new("inventory-svc", &config.inventory)?),
+            idempotency_wait: config.idempotency_wait,
+            idempotency_stale_after: config.idempotency_stale_after,
+            relay_waker: relay.waker(),
+        });
+        let stock_sync = StockSync::new(checkout.clone(), config.stock_sync_interval);
+        // Ready when Postgres answers: orders cannot be recorded without it. A dependency that
+        // is down makes POST /orders answer 503 quickly, which is better than no route at all.
+        let readiness = Readiness::default().check(
+            "postgres",
+            Arc::new(move || {
+                let pool = pool.clone();
+                Box::pin(async move { platform::postgres::ping(&pool).await })
+            }),
+        );
+        let data = web::Data::new(checkout);
+        let listener = platform::http::bind(&config.http)?;
+        let port = listener.local_addr()?.port();
+        let server = platform::http::serve(
+            &config.http,
+            listener,
+            readiness,
+            prometheus,
+            move |cfg: &mut web::ServiceConfig| {
+                cfg.app_data(data.clone()).configure(routes::register);
+            },
+        )?;
+        Ok(Self {
+            port,
+            server,
+            relay,
+            stock_sync,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown`, then stops HTTP gracefully, stops the stock sync, and lets the
+    /// relay publish what the last requests committed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let workers = CancellationToken::new();
+        let sync = tokio::spawn(self.stock_sync.run(workers.clone()));
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let served = tokio::select! {
+            () = shutdown.cancelled() => {
+                handle.stop(true).await;
+                Ok(())
+            }
+            ended = &mut server => ended.context("HTTP server task failed")?
+                .context("HTTP server stopped unexpectedly"),
+        };
+        workers.cancel();
+        let _ = sync.await;
+        relay_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), relay).await;
+        served
+    }
+}

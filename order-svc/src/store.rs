@@ -1,0 +1,440 @@
+//! `OrderStore`: orders, idempotency keys and the outbox in Postgres. Every write that changes
+//! an order also writes the event announcing it (and, for a keyed request, the response to
+//! replay) in the same transaction.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use platform::{event::EventEnvelope, outbox, postgres::DbError};
+use serde_json::{Value, json};
+use tokio_postgres::{Row, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{Order, OrderStatus};
+
+/// The service name put in every event's `source`.
+pub const EVENT_SOURCE: &str = "order-svc";
+
+/// Where an order's units stand at inventory-svc (see the migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockState {
+    /// A rejected order took nothing.
+    None,
+    /// The hold still has to be confirmed.
+    PendingConfirm,
+    /// The units are sold.
+    Committed,
+    /// The units still have to go back.
+    PendingReturn,
+    /// The units are back on sale.
+    Returned,
+}
+
+impl StockState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::PendingConfirm => "pending_confirm",
+            Self::Committed => "committed",
+            Self::PendingReturn => "pending_return",
+            Self::Returned => "returned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => Self::None,
+            "pending_confirm" => Self::PendingConfirm,
+            "committed" => Self::Committed,
+            "pending_return" => Self::PendingReturn,
+            "returned" => Self::Returned,
+            _ => return None,
+        })
+    }
+}
+
+/// The first outcome of an `Idempotency-Key`, as claimed by a request.
+#[derive(Debug, Clone)]
+pub enum KeyClaim {
+    /// This request owns the key and places the order under this id.
+    Owned(Uuid),
+    /// A request with the same key and body finished: replay its answer.
+    Done {
+        /// Its HTTP status.
+        status: u16,
+        /// Its body.
+        body: Value,
+        /// The order it made, if any.
+        order_id: Uuid,
+    },
+    /// The key was used with another body.
+    Mismatch,
+    /// A request with this key is still being handled.
+    InFlight,
+}
+
+/// A response to remember for a key.
+pub struct KeyedResponse<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: &'a Value,
+}
+
+/// An order waiting for its stock to be confirmed or returned.
+#[derive(Debug, Clone)]
+pub struct StockTask {
+    /// The order.
+    pub order: Order,
+    /// What is pending.
+    pub stock: StockState,
+}
+
+/// Orders in Postgres.
+pub struct OrderStore {
+    pool: Pool,
+}
+
+const ORDER_COLUMNS: &str = "id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock";
+
+fn order_from_row(row: &Row) -> Result<Order, DbError> {
+    let status: String = row.get("status");
+    Ok(Order {
+        id: row.get("id"),
+        item_id: row.get("item_id"),
+        quantity: u64::from(row.get::<_, i32>("quantity").unsigned_abs()),
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
+        unit_price_cents: row.get::<_, i64>("unit_price_cents").unsigned_abs(),
+        total_cents: row.get::<_, i64>("total_cents").unsigned_abs(),
+        currency: row.get("currency"),
+        reason: row.get("reason"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// The event for an order's current state.
+pub fn order_event(kind: &str, order: &Order) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7(),
+        kind: kind.to_owned(),
+        occurred_at: order.updated_at,
+        source: EVENT_SOURCE.to_owned(),
+        data: json!({
+            "order_id": order.id,
+            "item_id": order.item_id,
+            "quantity": order.quantity,
+            "status": order.status,
+            "unit_price_cents": order.unit_price_cents,
+            "total_cents": order.total_cents,
+            "currency": order.currency,
+            "reason": order.reason,
+            "created_at": order.created_at,
+        }),
+    }
+}
+
+async fn finish_key(tx: &Transaction<'_>, keyed: Option<KeyedResponse<'_>>) -> Result<(), DbError> {
+    if let Some(k) = keyed {
+        tx.execute(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $2, response_body = $3 WHERE key = $1",
+            &[&k.key, &i16::try_from(k.status).unwrap_or(500), k.body],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+impl OrderStore {
+    /// A store over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for readiness checks.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Writes a new order (confirmed or rejected), its event, and the keyed response, in one
+    /// transaction.
+    pub async fn insert(
+        &self,
+        order: &Order,
+        stock: StockState,
+        event_kind: &str,
+        keyed: Option<KeyedResponse<'_>>,
+    ) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let quantity = i32::try_from(order.quantity).map_err(anyhow::Error::from)?;
+        tx.execute(
+            "INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &order.id,
+                &order.item_id,
+                &quantity,
+                &order.status.as_str(),
+                &(order.unit_price_cents as i64),
+                &(order.total_cents as i64),
+                &order.currency,
+                &order.reason,
+                &order.created_at,
+                &order.updated_at,
+                &stock.as_str(),
+            ],
+        )
+        .await?;
+        outbox::enqueue(&tx, &order_event(event_kind, order)).await?;
+        finish_key(&tx, keyed).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One order.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// Up to `limit` orders older than `before`, newest first, and whether more follow.
+    pub async fn list(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, bool), DbError> {
+        let client = self.pool.get().await?;
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE $1::uuid IS NULL OR id < $1 \
+                     ORDER BY id DESC LIMIT $2"
+                ),
+                &[&before, &fetch],
+            )
+            .await?;
+        let more = rows.len() > limit;
+        let orders = rows
+            .iter()
+            .take(limit)
+            .map(order_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((orders, more))
+    }
+
+    /// Marks where an order's units stand.
+    pub async fn set_stock(&self, id: Uuid, stock: StockState) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE orders SET stock = $2 WHERE id = $1",
+                &[&id, &stock.as_str()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels a confirmed order: status `cancelled`, its units pending return, and the
+    /// `order_cancelled` event, in one transaction. `Err(status)` when the order is not
+    /// confirmed; `Ok(None)` when there is no such order.
+    pub async fn cancel(
+        &self,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Option<Result<Order, OrderStatus>>, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"),
+                &[&id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut order = order_from_row(&row)?;
+        if order.status != OrderStatus::Confirmed {
+            return Ok(Some(Err(order.status)));
+        }
+        order.status = OrderStatus::Cancelled;
+        order.reason = Some(reason.to_owned());
+        order.updated_at = platform::event::now_micros();
+        tx.execute(
+            "UPDATE orders SET status = 'cancelled', reason = $2, stock = 'pending_return', updated_at = $3 WHERE id = $1",
+            &[&id, &reason, &order.updated_at],
+        )
+        .await?;
+        outbox::enqueue(
+            &tx,
+            &order_event(platform::event::kinds::ORDER_CANCELLED, &order),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Ok(order)))
+    }
+
+    /// Claims an `Idempotency-Key` for a request with `fingerprint`; `order_id` is the id this
+    /// request would use. A key whose first request has been in flight longer than
+    /// `stale_after` (its process died) is taken over with the new id.
+    pub async fn claim_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        order_id: Uuid,
+        stale_after: Duration,
+    ) -> Result<KeyClaim, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO idempotency_keys (key, fingerprint, order_id, state, locked_at) \
+                 VALUES ($1, $2, $3, 'in_flight', now()) ON CONFLICT (key) DO NOTHING",
+                &[&key, &fingerprint, &order_id],
+            )
+            .await?;
+        if inserted == 1 {
+            tx.commit().await?;
+            return Ok(KeyClaim::Owned(order_id));
+        }
+        let row = tx
+            .query_one(
+                "SELECT fingerprint, order_id, state, response_status, response_body, \
+                 now() - locked_at > make_interval(secs => $2) AS stale \
+                 FROM idempotency_keys WHERE key = $1 FOR UPDATE",
+                &[&key, &stale_after.as_secs_f64()],
+            )
+            .await?;
+        let claim = if row.get::<_, String>("fingerprint") != fingerprint {
+            KeyClaim::Mismatch
+        } else if row.get::<_, String>("state") == "done" {
+            KeyClaim::Done {
+                status: u16::try_from(row.get::<_, i16>("response_status")).unwrap_or(500),
+                body: row.get("response_body"),
+                order_id: row.get("order_id"),
+            }
+        } else if row.get::<_, bool>("stale") {
+            tx.execute(
+                "UPDATE idempotency_keys SET order_id = $2, locked_at = now() WHERE key = $1",
+                &[&key, &order_id],
+            )
+            .await?;
+            KeyClaim::Owned(order_id)
+        } else {
+            KeyClaim::InFlight
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    /// Remembers a final answer that wrote no order (e.g. 404, 422).
+    pub async fn complete_key(&self, keyed: KeyedResponse<'_>) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        finish_key(&tx, Some(keyed)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a key whose request failed for a passing reason, so a retry starts afresh.
+    pub async fn release_key(&self, key: &str) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM idempotency_keys WHERE key = $1 AND state = 'in_flight'",
+                &[&key],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` orders whose units still have to be confirmed or returned and that
+    /// nobody touched for `grace`, runs `work` on each inside one transaction that keeps them
+    /// locked (`FOR UPDATE SKIP LOCKED`: replicas share the work), and records what `work`
+    /// decided.
+    pub async fn sync_stock<F, Fut>(
+        &self,
+        grace: Duration,
+        limit: i64,
+        mut work: F,
+    ) -> Result<usize, DbError>
+    where
+        F: FnMut(StockTask) -> Fut,
+        Fut: std::future::Future<Output = Option<StockOutcome>>,
+    {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders \
+                     WHERE stock IN ('pending_confirm', 'pending_return') \
+                     AND updated_at < now() - make_interval(secs => $1) \
+                     ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+                ),
+                &[&grace.as_secs_f64(), &limit],
+            )
+            .await?;
+        let mut done = 0;
+        for row in &rows {
+            let order = order_from_row(row)?;
+            let stock_text: String = row.get("stock");
+            let stock = StockState::parse(&stock_text)
+                .ok_or_else(|| anyhow::anyhow!("unknown stock state {stock_text:?}"))?;
+            let id = order.id;
+            match work(StockTask { order, stock }).await {
+                Some(StockOutcome::Settled(state)) => {
+                    tx.execute(
+                        "UPDATE orders SET stock = $2 WHERE id = $1",
+                        &[&id, &state.as_str()],
+                    )
+                    .await?;
+                    done += 1;
+                }
+                Some(StockOutcome::Lapsed(reason)) => {
+                    let now = platform::event::now_micros();
+                    let row = tx
+                        .query_one(
+                            &format!(
+                                "UPDATE orders SET status = 'cancelled', reason = $2, stock = 'returned', updated_at = $3 \
+                                 WHERE id = $1 RETURNING {ORDER_COLUMNS}"
+                            ),
+                            &[&id, &reason, &now],
+                        )
+                        .await?;
+                    let cancelled = order_from_row(&row)?;
+                    outbox::enqueue(
+                        &tx,
+                        &order_event(platform::event::kinds::ORDER_CANCELLED, &cancelled),
+                    )
+                    .await?;
+                    done += 1;
+                }
+                None => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+/// What the stock sync decided for one order.
+#[derive(Debug, Clone)]
+pub enum StockOutcome {
+    /// Its units now stand here.
+    Settled(StockState),
+    /// Its hold ran out before it could be confirmed: the order is cancelled (its units are
+    /// already back on sale) with this reason.
+    Lapsed(String),
+}
