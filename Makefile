@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test lint fmt bench-inventory
+.PHONY: help up down status test lint fmt bench-inventory bench-orders
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,3 +31,8 @@ bench-inventory: ## Reservations/s through the API next to redis-benchmark on th
 	@command -v redis-benchmark >/dev/null || apt-get install -y redis-tools
 	@scripts/check-services.sh
 	cargo bench -p inventory-svc --bench reservations
+
+bench-orders: ## Confirmed orders/s and p50/p90/p99 of POST /orders at several concurrencies
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@scripts/check-services.sh
+	cargo bench -p order-svc --bench orders

@@ -132,3 +132,93 @@ async fn inventory_away_is_a_503_and_leaves_no_stock_held() {
     let ledger = stack.settled("widget").await;
     assert_eq!((ledger.stock, ledger.sold), (8, 2));
 }
+
+/// An order row as a process leaves it when it dies between writing the order and confirming
+/// its hold: `confirmed`, stock `pending_confirm`.
+async fn orphan(stack: &crate::helpers::Stack, id: &str, item: &str, quantity: i32) {
+    stack
+        .sql(&format!(
+            "INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, stock, created_at, updated_at) \
+             VALUES ('{id}', '{item}', {quantity}, 'confirmed', 100, {total}, 'EUR', 'pending_confirm', now() - interval '5 seconds', now() - interval '5 seconds')",
+            total = 100 * quantity
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn the_stock_sync_confirms_a_hold_left_behind_and_cancels_an_order_whose_hold_lapsed() {
+    let stack = spawn_stack_with(Options {
+        hold: Some(Duration::from_millis(1500)),
+        ..Options::default()
+    })
+    .await;
+    let tap = EventTap::bind(&stack.amqp).await;
+    stack.item("widget", 10, 100).await;
+    let reserve = |id: &'static str, q: u64| {
+        let stack = &stack;
+        async move {
+            let res = stack
+                .client
+                .post(format!("{}/reserve", stack.inventory))
+                .json(&serde_json::json!({"reservation_id": id, "lines": [{"item_id": "widget", "quantity": q}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+        }
+    };
+    let (kept, lapsed) = (
+        "0190a0a0-0000-7000-8000-00000000000a",
+        "0190a0a0-0000-7000-8000-00000000000b",
+    );
+    reserve(kept, 2).await;
+    orphan(&stack, kept, "widget", 2).await;
+    reserve(lapsed, 3).await;
+    // Let the second hold run out before its order is found.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            stack.ledger("widget").await.reserved == 0
+        })
+        .await
+    );
+    orphan(&stack, lapsed, "widget", 3).await;
+
+    let done = eventually(Duration::from_secs(10), || async {
+        let a: Value = stack
+            .get(&format!("/orders/{lapsed}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        a["status"] == "cancelled"
+    })
+    .await;
+    assert!(done, "the lapsed order was not cancelled");
+    let kept_order: Value = stack
+        .get(&format!("/orders/{kept}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept_order["status"], "confirmed");
+    let ledger = stack.settled("widget").await;
+    assert_eq!(
+        (ledger.stock, ledger.sold),
+        (8, 2),
+        "the kept hold was sold, the lapsed one is back"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            tap.of_kind("order_cancelled").len() == 1
+        })
+        .await
+    );
+    let cancelled = &tap.of_kind("order_cancelled")[0];
+    assert_eq!(cancelled.data["order_id"], lapsed);
+    assert!(
+        cancelled.data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}

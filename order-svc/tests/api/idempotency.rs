@@ -10,6 +10,7 @@ use crate::helpers::{assert_problem, spawn_stack};
 #[tokio::test]
 async fn a_retry_with_the_same_key_returns_the_first_order_and_creates_nothing() {
     let stack = spawn_stack().await;
+    let tap = platform::testing::EventTap::bind(&stack.amqp).await;
     stack.item("widget", 10, 100).await;
     let body = json!({"item_id": "widget", "quantity": 3});
     let first = stack.post_order(body.clone(), Some("key-1")).await;
@@ -29,6 +30,17 @@ async fn a_retry_with_the_same_key_returns_the_first_order_and_creates_nothing()
     let problem = assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem["type"], "urn:sioms:problem:idempotency-key-reused");
     assert_eq!(stack.counts().await["confirmed"], 1);
+    let announced = platform::testing::eventually(std::time::Duration::from_secs(10), || async {
+        !tap.of_kind("order_created").is_empty()
+    })
+    .await;
+    assert!(announced);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        tap.of_kind("order_created").len(),
+        1,
+        "the retry announced nothing new"
+    );
 }
 
 #[tokio::test]
