@@ -22,10 +22,9 @@ pub mod relay;
 pub mod routes;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
-use anyhow::Context as _;
 use platform::{amqp::ConfirmingPublisher, http::Readiness};
 use tokio_util::sync::CancellationToken;
 
@@ -121,28 +120,12 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then stops gracefully: in-flight requests finish,
     /// and the events they decided are published before this returns (bounded).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        let workers = CancellationToken::new();
-        let reaper = tokio::spawn(self.reaper.run(workers.clone()));
-        let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
-
-        let served = tokio::select! {
-            () = shutdown.cancelled() => {
-                handle.stop(true).await;
-                Ok(())
-            }
-            ended = &mut server => ended.context("HTTP server task failed")?
-                .context("HTTP server stopped unexpectedly"),
-        };
-        workers.cancel();
-        let _ = reaper.await;
-        relay_stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), relay).await;
-        if !server.is_finished() {
-            server.abort();
-        }
-        served
+        platform::run::until_stopped(
+            self.server,
+            shutdown,
+            vec![platform::run::worker(move |t| self.reaper.run(t))],
+            platform::run::worker(move |t| self.relay.run(t)),
+        )
+        .await
     }
 }

@@ -21,7 +21,7 @@ pub mod routes;
 pub mod stock_sync;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
 use anyhow::Context as _;
@@ -113,24 +113,12 @@ impl Application {
     /// Serves until `shutdown`, then stops HTTP gracefully, stops the stock sync, and lets the
     /// relay publish what the last requests committed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        let workers = CancellationToken::new();
-        let sync = tokio::spawn(self.stock_sync.run(workers.clone()));
-        let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
-        let served = tokio::select! {
-            () = shutdown.cancelled() => {
-                handle.stop(true).await;
-                Ok(())
-            }
-            ended = &mut server => ended.context("HTTP server task failed")?
-                .context("HTTP server stopped unexpectedly"),
-        };
-        workers.cancel();
-        let _ = sync.await;
-        relay_stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), relay).await;
-        served
+        platform::run::until_stopped(
+            self.server,
+            shutdown,
+            vec![platform::run::worker(move |t| self.stock_sync.run(t))],
+            platform::run::worker(move |t| self.relay.run(t)),
+        )
+        .await
     }
 }

@@ -14,6 +14,7 @@
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
+//! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
 //! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
 
@@ -27,6 +28,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod problem;
 pub mod redis;
+pub mod run;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

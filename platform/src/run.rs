@@ -1,0 +1,102 @@
+//! How every service process starts and stops, so each `main.rs` and `run_until_stopped` is a
+//! few lines: load config → init telemetry → build → run → report how it ended, and on shutdown
+//! stop in order: HTTP first (in-flight requests finish), then background workers, then the
+//! outbox relay (which publishes what those requests committed).
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use actix_web::dev::Server;
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{ConfigError, Env, ProcessEnv},
+    telemetry::LogFormat,
+};
+
+/// A background task of a service: given its own stop token, runs until it is cancelled.
+pub type Worker =
+    Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Wraps a task's `run(token)` as a [`Worker`].
+pub fn worker<F, Fut>(run: F) -> Worker
+where
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Box::new(move |token| Box::pin(run(token)))
+}
+
+/// How long the relay may take to publish what is left after everything else stopped.
+const RELAY_DRAIN: Duration = Duration::from_secs(15);
+
+/// Serves `server` until `shutdown` is cancelled (or the server fails), then stops HTTP
+/// gracefully, then `workers`, then `relay`.
+pub async fn until_stopped(
+    server: Server,
+    shutdown: CancellationToken,
+    workers: Vec<Worker>,
+    relay: Worker,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    let workers_stop = CancellationToken::new();
+    let running: Vec<_> = workers
+        .into_iter()
+        .map(|w| tokio::spawn(w(workers_stop.clone())))
+        .collect();
+    let relay_stop = CancellationToken::new();
+    let relay = tokio::spawn(relay(relay_stop.clone()));
+    let served = tokio::select! {
+        () = shutdown.cancelled() => {
+            handle.stop(true).await;
+            Ok(())
+        }
+        ended = &mut server => ended.context("HTTP server task failed")?
+            .context("HTTP server stopped unexpectedly"),
+    };
+    workers_stop.cancel();
+    for w in running {
+        let _ = w.await;
+    }
+    relay_stop.cancel();
+    let _ = tokio::time::timeout(RELAY_DRAIN, relay).await;
+    if !server.is_finished() {
+        server.abort();
+    }
+    served
+}
+
+/// A service's `main`: reads its config from the environment (exit code 2 with a message naming
+/// the variable when it is wrong), sets up logging, runs `serve` until SIGTERM/Ctrl-C, and
+/// reports how it ended (exit code 1 on failure).
+pub async fn main<C, F, Fut>(
+    name: &str,
+    load: fn(&Env<'_>) -> Result<C, ConfigError>,
+    log_format: fn(&C) -> LogFormat,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = match load(&Env::new(&ProcessEnv)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{name}: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(log_format(&config));
+    let shutdown = crate::shutdown::on_signal();
+    match serve(config, shutdown).await {
+        Ok(()) => {
+            tracing::info!("{name} stopped");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            crate::telemetry::log_error_chain(&format!("{name} failed"), &e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
