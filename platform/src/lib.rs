@@ -12,6 +12,7 @@
 //! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
+//! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
 //! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
@@ -20,6 +21,7 @@
 
 pub mod amqp;
 pub mod config;
+pub mod consumer;
 pub mod contract;
 pub mod event;
 pub mod http;

@@ -31,12 +31,13 @@ where
 const RELAY_DRAIN: Duration = Duration::from_secs(15);
 
 /// Serves `server` until `shutdown` is cancelled (or the server fails), then stops HTTP
-/// gracefully, then `workers`, then `relay`.
+/// gracefully, then `workers`, then `last` (an outbox relay, which publishes what the others
+/// committed, or a consumer, which finishes the deliveries in hand).
 pub async fn until_stopped(
     server: Server,
     shutdown: CancellationToken,
     workers: Vec<Worker>,
-    relay: Worker,
+    last: Worker,
 ) -> anyhow::Result<()> {
     let handle = server.handle();
     let mut server = tokio::spawn(server);
@@ -46,7 +47,7 @@ pub async fn until_stopped(
         .map(|w| tokio::spawn(w(workers_stop.clone())))
         .collect();
     let relay_stop = CancellationToken::new();
-    let relay = tokio::spawn(relay(relay_stop.clone()));
+    let relay = tokio::spawn(last(relay_stop.clone()));
     let served = tokio::select! {
         () = shutdown.cancelled() => {
             handle.stop(true).await;

@@ -130,6 +130,68 @@ pub async fn delete_exchange(url: &str, exchange: &str) {
     }
 }
 
+/// Deletes queues (e.g. a consumer's work, retry and dead-letter queues).
+pub async fn delete_queues(url: &str, queues: &[String]) {
+    if let Ok(conn) = crate::amqp::connect(url, "test-cleanup").await {
+        if let Ok(ch) = conn.create_channel().await {
+            for q in queues {
+                let _ = ch
+                    .queue_delete(
+                        q.as_str().into(),
+                        lapin::options::QueueDeleteOptions::default(),
+                    )
+                    .await;
+            }
+        }
+        let _ = conn.close(0, "cleanup".into()).await;
+    }
+}
+
+/// How many messages wait in `queue` (a passive declare).
+pub async fn queue_depth(url: &str, queue: &str) -> u32 {
+    let conn = crate::amqp::connect(url, "test-probe").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = conn.close(0, "probe done".into()).await;
+    q.message_count()
+}
+
+/// Publishes raw bytes to the events exchange (for messages no service would send).
+pub async fn publish_raw(amqp: &AmqpConfig, routing_key: &str, body: &[u8]) {
+    let conn = crate::amqp::connect(&amqp.url, "test-publisher")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    crate::amqp::declare_events_exchange(&ch, &amqp.exchange)
+        .await
+        .unwrap();
+    ch.basic_publish(
+        amqp.exchange.as_str().into(),
+        routing_key.into(),
+        lapin::options::BasicPublishOptions::default(),
+        body,
+        lapin::BasicProperties::default(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let _ = conn.close(0, "published".into()).await;
+}
+
 /// A fresh database for one test, migrated, and dropped when the value is dropped.
 pub struct TestDatabase {
     /// Its connection settings.

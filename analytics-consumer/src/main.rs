@@ -1,0 +1,18 @@
+//! analytics-consumer's entry point: configuration, telemetry, build, run, report how it ended.
+
+use analytics_consumer::{Application, config::AnalyticsConfig};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    platform::run::main(
+        "analytics-consumer",
+        AnalyticsConfig::from_env,
+        |c| c.log_format,
+        |config, shutdown| async move {
+            let app = Application::build(config).await?;
+            tracing::info!(port = app.port(), "analytics-consumer listening");
+            app.run_until_stopped(shutdown).await
+        },
+    )
+    .await
+}

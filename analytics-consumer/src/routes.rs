@@ -1,0 +1,172 @@
+//! The read API: `GET /report/orders`, `GET /report/low-stock`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use platform::{http::method_not_allowed, postgres::DbError, problem::Problem};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The longest range one report covers.
+const MAX_DAYS: i64 = 366;
+
+/// Registers the routes.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/report/orders")
+            .route(web::get().to(orders))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/report/low-stock")
+            .route(web::get().to(low_stock))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    date: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// One day of the order report.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DayReport {
+    /// The UTC day.
+    pub date: NaiveDate,
+    /// Orders confirmed that day.
+    pub confirmed: i64,
+    /// Orders rejected that day.
+    pub rejected: i64,
+    /// Orders cancelled that day.
+    pub cancelled: i64,
+    /// Revenue of that day's orders that still stand, in minor units per currency.
+    pub revenue: BTreeMap<String, i64>,
+}
+
+fn parse_day(field: &str, raw: &str) -> Result<NaiveDate, Problem> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        Problem::bad_request(format!(
+            "{field} must be a date like 2026-11-21, got {raw:?}"
+        ))
+    })
+}
+
+/// `GET /report/orders?date=YYYY-MM-DD` (default today, UTC) → one day;
+/// `?from=&to=` (inclusive, at most 366 days) → `{"days": [...]}`, one row per day.
+async fn orders(
+    pool: web::Data<Pool>,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, Problem> {
+    let q = query.into_inner();
+    let (from, to, single) = match (q.date, q.from, q.to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(Problem::bad_request(
+                "give either date, or from and to, not both",
+            ));
+        }
+        (Some(d), None, None) => {
+            let d = parse_day("date", &d)?;
+            (d, d, true)
+        }
+        (None, Some(f), Some(t)) => (parse_day("from", &f)?, parse_day("to", &t)?, false),
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(Problem::bad_request("a range needs both from and to"));
+        }
+        (None, None, None) => {
+            let today = Utc::now().date_naive();
+            (today, today, true)
+        }
+    };
+    if to < from {
+        return Err(Problem::bad_request("to must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(Problem::bad_request(format!(
+            "a range covers at most {MAX_DAYS} days"
+        )));
+    }
+    let days = report(&pool, from, to).await?;
+    Ok(if single {
+        HttpResponse::Ok().json(&days[0])
+    } else {
+        HttpResponse::Ok().json(serde_json::json!({ "from": from, "to": to, "days": days }))
+    })
+}
+
+async fn report(pool: &Pool, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayReport>, DbError> {
+    let client = pool.get().await?;
+    let counts = client
+        .query(
+            "SELECT d::date, COALESCE(o.confirmed, 0), COALESCE(o.rejected, 0), COALESCE(o.cancelled, 0) \
+             FROM generate_series($1::date, $2::date, interval '1 day') AS d \
+             LEFT JOIN daily_orders o ON o.day = d::date ORDER BY d",
+            &[&from, &to],
+        )
+        .await?;
+    let revenue = client
+        .query(
+            "SELECT day, currency, cents FROM daily_revenue WHERE day BETWEEN $1 AND $2",
+            &[&from, &to],
+        )
+        .await?;
+    let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, i64>> = BTreeMap::new();
+    for r in &revenue {
+        by_day
+            .entry(r.get(0))
+            .or_default()
+            .insert(r.get::<_, String>(1), r.get(2));
+    }
+    Ok(counts
+        .iter()
+        .map(|r| {
+            let date: NaiveDate = r.get(0);
+            DayReport {
+                date,
+                confirmed: r.get(1),
+                rejected: r.get(2),
+                cancelled: r.get(3),
+                revenue: by_day.remove(&date).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// One item of the low-stock report.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LowItem {
+    /// The item.
+    pub item_id: String,
+    /// Its name, when known.
+    pub name: Option<String>,
+    /// Units available, as last announced.
+    pub stock: i64,
+    /// Its low-stock threshold.
+    pub threshold: i64,
+}
+
+/// `GET /report/low-stock`: items whose last known stock is below their threshold (restocks
+/// take them off), lowest stock first.
+async fn low_stock(pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
+    let client = pool.get().await.map_err(DbError::from)?;
+    let rows = client
+        .query(
+            "SELECT item_id, name, stock, threshold FROM items WHERE stock < threshold ORDER BY stock, item_id",
+            &[],
+        )
+        .await
+        .map_err(DbError::from)?;
+    let items: Vec<LowItem> = rows
+        .iter()
+        .map(|r| LowItem {
+            item_id: r.get(0),
+            name: r.get(1),
+            stock: r.get(2),
+            threshold: r.get(3),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}

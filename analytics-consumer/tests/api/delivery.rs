@@ -1,0 +1,232 @@
+//! Each event takes effect exactly once: duplicates, crashes, poison messages, replicas.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use platform::testing::{self, TcpProxy, eventually, socket_addr_of, with_addr};
+use serde_json::Value;
+
+use crate::helpers::{Place, clean_up, order_event, publish, spawn_consumer};
+
+fn day(d: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap()
+}
+
+async fn confirmed(consumer: &crate::helpers::TestConsumer, d: &str) -> i64 {
+    consumer.get(&format!("/report/orders?date={d}")).await.1["confirmed"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_takes_effect_once() {
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    let consumer = spawn_consumer(&place, None).await;
+    let e = order_event("order_created", day(3), day(3), 1500, "EUR");
+    publish(&amqp, &[e.clone(), e.clone()]).await;
+    publish(&amqp, &[e]).await;
+    let marker = order_event("order_rejected", day(3), day(3), 0, "EUR");
+    publish(&amqp, &[marker]).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            consumer.get("/report/orders?date=2026-11-03").await.1["rejected"] == 1
+        })
+        .await
+    );
+    let (_, report) = consumer.get("/report/orders?date=2026-11-03").await;
+    assert_eq!(report["confirmed"], 1, "{report}");
+    assert_eq!(report["revenue"]["EUR"], 1500);
+    consumer.stop().await;
+    clean_up(&[&place]);
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_batch_and_restarted_counts_every_event_once() {
+    const EVENTS: usize = 2000;
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    let proxy = TcpProxy::start(socket_addr_of(&amqp.url)).await;
+    let first = spawn_consumer(&place, Some(with_addr(&amqp.url, proxy.addr()))).await;
+    let events: Vec<_> = (0..EVENTS)
+        .map(|_| order_event("order_created", day(5), day(5), 100, "EUR"))
+        .collect();
+    publish(&amqp, &events).await;
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            confirmed(&first, "2026-11-05").await > 200
+        })
+        .await
+    );
+    // The process dies mid-batch: its connection drops (unacked deliveries go back to the
+    // queue) and it finishes nothing.
+    proxy.cut();
+    let seen_before = confirmed(&first, "2026-11-05").await;
+    first.kill();
+    assert!(
+        (seen_before as usize) < EVENTS,
+        "the kill came too late to prove anything"
+    );
+
+    let second = spawn_consumer(&place, None).await;
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            confirmed(&second, "2026-11-05").await == EVENTS as i64
+        })
+        .await,
+        "not all events counted: {}",
+        confirmed(&second, "2026-11-05").await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, report) = second.get("/report/orders?date=2026-11-05").await;
+    assert_eq!(report["confirmed"], EVENTS as i64, "each exactly once");
+    assert_eq!(report["revenue"]["EUR"], 100 * EVENTS as i64);
+    second.stop().await;
+    clean_up(&[&place]);
+}
+
+#[tokio::test]
+async fn a_poison_message_is_parked_and_the_next_one_is_processed() {
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    let consumer = spawn_consumer(&place, None).await;
+    testing::publish_raw(&amqp, "order_created", b"{ this is not an event").await;
+    // Decodes, but lacks what an order event must carry: fails in the handler every time.
+    let mut broken = order_event("order_created", day(7), day(7), 100, "EUR");
+    broken.data = serde_json::json!({"order_id": "x"});
+    publish(&amqp, &[broken]).await;
+    let good = order_event("order_created", day(7), day(7), 700, "EUR");
+    publish(&amqp, &[good]).await;
+
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            confirmed(&consumer, "2026-11-07").await == 1
+        })
+        .await
+    );
+    let dead = format!("{}.dead", place.queue);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            testing::queue_depth(&amqp.url, &dead).await == 2
+        })
+        .await,
+        "both bad messages are parked after their retries"
+    );
+    assert_eq!(
+        testing::queue_depth(&amqp.url, &place.queue).await,
+        0,
+        "nothing is stuck"
+    );
+    let metrics = consumer
+        .client
+        .get(format!("{}/metrics", consumer.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("consumer_events_total"), "{metrics}");
+    consumer.stop().await;
+    clean_up(&[&place]);
+}
+
+#[tokio::test]
+async fn two_replicas_give_the_same_reports_as_one() {
+    let amqp = testing::amqp_config();
+    let (solo, pair) = (Place::new(&amqp).await, Place::new(&amqp).await);
+    let one = spawn_consumer(&solo, None).await;
+    let (a, b) = (
+        spawn_consumer(&pair, None).await,
+        spawn_consumer(&pair, None).await,
+    );
+    let mut events = Vec::new();
+    for i in 0..3000u32 {
+        let d = day(10 + i % 3);
+        let kind = [
+            "order_created",
+            "order_created",
+            "order_rejected",
+            "order_cancelled",
+        ][(i % 4) as usize];
+        let currency = if i % 5 == 0 { "USD" } else { "EUR" };
+        events.push(order_event(
+            kind,
+            d,
+            day(10 + (i + 1) % 3),
+            i64::from(i % 97 + 1),
+            currency,
+        ));
+    }
+    // Duplicates too, as an at-least-once relay may send them.
+    let dupes: Vec<_> = events.iter().step_by(7).cloned().collect();
+    publish(&amqp, &events).await;
+    publish(&amqp, &dupes).await;
+
+    let range = "/report/orders?from=2026-11-10&to=2026-11-12";
+    let total = |r: &Value| -> i64 {
+        r["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                d["confirmed"].as_i64().unwrap()
+                    + d["rejected"].as_i64().unwrap()
+                    + d["cancelled"].as_i64().unwrap()
+            })
+            .sum()
+    };
+    for consumer in [&one, &a] {
+        assert!(
+            eventually(Duration::from_secs(60), || async {
+                total(&consumer.get(range).await.1) == 3000
+            })
+            .await
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (solo_report, pair_report) = (one.get(range).await.1, a.get(range).await.1);
+    assert_eq!(solo_report, pair_report);
+    assert_eq!(b.get(range).await.1, pair_report);
+    assert_eq!(total(&solo_report), 3000, "duplicates counted once");
+    one.stop().await;
+    a.stop().await;
+    b.stop().await;
+    clean_up(&[&solo, &pair]);
+}
+
+#[tokio::test]
+async fn the_consumer_reconnects_and_is_not_ready_while_the_broker_is_away() {
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    let proxy = TcpProxy::start(socket_addr_of(&amqp.url)).await;
+    let consumer = spawn_consumer(&place, Some(with_addr(&amqp.url, proxy.addr()))).await;
+    proxy.cut();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            consumer.get("/readyz").await.0 == 503
+        })
+        .await
+    );
+    publish(
+        &amqp,
+        &[order_event("order_created", day(20), day(20), 5, "EUR")],
+    )
+    .await;
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            consumer.get("/readyz").await.0 == 200
+        })
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            confirmed(&consumer, "2026-11-20").await == 1
+        })
+        .await,
+        "the event sent while it was away is processed after it reconnects"
+    );
+    consumer.stop().await;
+    clean_up(&[&place]);
+}
