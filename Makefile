@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test lint fmt bench-inventory bench-orders
+.PHONY: help up down status test lint fmt bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -36,3 +36,7 @@ bench-orders: ## Confirmed orders/s and p50/p90/p99 of POST /orders at several c
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@scripts/check-services.sh
 	cargo bench -p order-svc --bench orders
+
+bench-consumers: ## Events/s drained per consumer from a preloaded queue
+	@scripts/check-services.sh
+	cargo bench -p analytics-consumer --bench drain

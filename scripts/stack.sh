@@ -30,6 +30,8 @@ SERVICES=(
   "inventory-svc 8081 -"
   "pricing-svc 8083 sioms_pricing"
   "order-svc 8082 sioms_orders"
+  "analytics-consumer 8084 sioms_analytics"
+  "notifier-consumer 8085 sioms_notifier"
 )
 DB_USER=${SIOMS_DB_USER:-sioms}
 DB_PASSWORD=${SIOMS_DB_PASSWORD:-sioms-local}
@@ -142,6 +144,8 @@ SIOMS is up. Logs: .stack/logs/. Stop it with: make down
   inventory-svc  http://127.0.0.1:8081   items, stock, reservations
   order-svc      http://127.0.0.1:8082   orders
   pricing-svc    http://127.0.0.1:8083   prices
+  analytics      http://127.0.0.1:8084   /report/orders, /report/low-stock
+  notifier       http://127.0.0.1:8085   /notifications
   Admin token: ADMIN_TOKEN in $ENV_FILE
   Try:  T=\$(grep ^ADMIN_TOKEN $ENV_FILE | cut -d= -f2)
         curl -s -X POST localhost:8081/items -H "Authorization: Bearer \$T" \\

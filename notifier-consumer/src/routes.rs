@@ -1,0 +1,112 @@
+//! The read API: `GET /notifications`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use platform::{
+    contract::PageLimit, http::method_not_allowed, postgres::DbError, problem::Problem,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of alert, for the `kind` filter.
+pub const KINDS: &[&str] = &[
+    "low_stock",
+    "order_confirmed",
+    "order_cancelled",
+    "price_changed",
+];
+
+/// Registers the routes.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/notifications")
+            .route(web::get().to(list))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    limit: PageLimit,
+    cursor: Option<String>,
+    kind: Option<String>,
+}
+
+/// One sent alert.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Notification {
+    /// Its id (increasing).
+    pub id: i64,
+    /// `low_stock`, `order_confirmed`, `order_cancelled` or `price_changed`.
+    pub kind: String,
+    /// Where it went.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// The event it came from.
+    pub event_id: Uuid,
+    /// That event's type.
+    pub event_type: String,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /notifications?limit=&cursor=&kind=`: newest first.
+async fn list(
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
+    let q = query.into_inner();
+    if let Some(kind) = &q.kind
+        && !KINDS.contains(&kind.as_str())
+    {
+        return Err(Problem::bad_request(format!(
+            "kind must be one of {}, got {kind:?}",
+            KINDS.join(", ")
+        )));
+    }
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| Problem::bad_request("cursor is not a value this API gave out"))
+        })
+        .transpose()?;
+    let limit = q.limit.get();
+    let client = pool.get().await.map_err(DbError::from)?;
+    let rows = client
+        .query(
+            "SELECT id, kind, recipient, subject, body, event_id, event_type, created_at FROM notifications \
+             WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR kind = $2) \
+             ORDER BY id DESC LIMIT $3",
+            &[&before, &q.kind, &i64::try_from(limit + 1).unwrap_or(i64::MAX)],
+        )
+        .await
+        .map_err(DbError::from)?;
+    let more = rows.len() > limit;
+    let items: Vec<Notification> = rows
+        .iter()
+        .take(limit)
+        .map(|r| Notification {
+            id: r.get(0),
+            kind: r.get(1),
+            recipient: r.get(2),
+            subject: r.get(3),
+            body: r.get(4),
+            event_id: r.get(5),
+            event_type: r.get(6),
+            created_at: r.get(7),
+        })
+        .collect();
+    let next_cursor = more
+        .then(|| items.last().map(|n| n.id.to_string()))
+        .flatten();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "notifications": items, "next_cursor": next_cursor })))
+}

@@ -1,0 +1,5 @@
+//! notifier-consumer's integration tests, against the real RabbitMQ and Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod alerts;
