@@ -1,13 +1,41 @@
 #!/usr/bin/env bash
-# `make test`: checks the servers, runs every test of the workspace, and ends with one overall
-# line "Summary: N passed, N failed, N skipped" adding up every test binary's result.
+# `make test`: checks the servers, runs every crate's tests, then the end-to-end tests against a
+# whole stack started the way `make up` starts it (STACK=e2e: its own ports, key prefix,
+# exchange, queues and databases, purged before and after), and ends with one overall line
+# "Summary: N passed, N failed, N skipped" adding up every test binary's result.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-services.sh || exit 1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
+e2e_stack() { STACK=e2e GATEWAY_ORDER_RATE=10000 GATEWAY_ORDER_BURST=10000 scripts/stack.sh "$@"; }
+cleanup() {
+  e2e_stack down >/dev/null 2>&1
+  e2e_stack purge >/dev/null 2>&1
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+cargo test --workspace --exclude e2e --all-features --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+
+echo "== end-to-end: starting the e2e stack (as make up does) =="
+e2e_stack down >/dev/null 2>&1
+e2e_stack purge >/dev/null 2>&1
+if e2e_stack up; then
+  set -a
+  # shellcheck disable=SC1091
+  source .env.example
+  [ -f .env ] && source .env
+  set +a
+  E2E_GATEWAY=http://127.0.0.1:18080 cargo test -p e2e --locked -- --test-threads=1 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
+  tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2
+  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out" | tee -a "$log"
+  status=1
+fi
+
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "Summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"
