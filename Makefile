@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test lint fmt bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ lint: ## Formatting and clippy, as CI runs them
 
 fmt: ## Format the code
 	cargo fmt --all
+
+bench: ## Orders/s and latency of POST /orders through the gateway of a running stack (make up first)
+	@scripts/bench-gateway.sh
 
 bench-inventory: ## Reservations/s through the API next to redis-benchmark on the same script
 	@command -v wrk >/dev/null || apt-get install -y wrk

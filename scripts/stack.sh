@@ -8,7 +8,8 @@
 #         unless already running; renders and starts the NGINX gateway; waits until every
 #         /readyz answers; seeds a small demo catalog with prices. Running it twice is harmless.
 # down:   stops what `up` started (services, gateway, and servers it had to start), nothing else.
-# purge:  (after down) deletes the stack's data: its Redis keys, exchange, queues, databases.
+# purge:  (after down) deletes the stack's data: its Redis keys, queues and databases (its empty
+#         exchange stays; it is declared again on the next start anyway).
 #
 # Several stacks can live side by side: STACK=dev (default, gateway on :8080) is `make up`;
 # STACK=e2e (gateway on :18080, its own key prefix, exchange, queues and databases) is what the
