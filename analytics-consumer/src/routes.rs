@@ -24,16 +24,44 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct OrdersQuery {
+    /// One UTC day (default today); not with `from`/`to`.
+    #[param(format = Date)]
     date: Option<String>,
+    /// First day of a range (with `to`, at most 366 days).
+    #[param(format = Date)]
     from: Option<String>,
+    /// Last day of a range.
+    #[param(format = Date)]
     to: Option<String>,
 }
 
+/// The order report of a range of days.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RangeReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// One row per day, oldest first.
+    pub days: Vec<DayReport>,
+}
+
+/// `?date=` (or no query) answers one day; `?from=&to=` a range.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum OrderReport {
+    /// One day.
+    Day(DayReport),
+    /// A range.
+    Range(RangeReport),
+}
+
 /// One day of the order report.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DayReport {
     /// The UTC day.
     pub date: NaiveDate,
@@ -57,6 +85,11 @@ fn parse_day(field: &str, raw: &str) -> Result<NaiveDate, Problem> {
 
 /// `GET /report/orders?date=YYYY-MM-DD` (default today, UTC) → one day;
 /// `?from=&to=` (inclusive, at most 366 days) → `{"days": [...]}`, one row per day.
+#[utoipa::path(get, path = "/report/orders", tag = "reports", params(OrdersQuery),
+    responses(
+        (status = 200, description = "Counts and revenue for one day, or one row per day of a range", body = OrderReport),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn orders(
     pool: web::Data<Pool>,
     query: web::Query<OrdersQuery>,
@@ -90,11 +123,12 @@ async fn orders(
         )));
     }
     let days = report(&pool, from, to).await?;
-    Ok(if single {
-        HttpResponse::Ok().json(&days[0])
+    let mut days = days;
+    Ok(HttpResponse::Ok().json(if single {
+        OrderReport::Day(days.remove(0))
     } else {
-        HttpResponse::Ok().json(serde_json::json!({ "from": from, "to": to, "days": days }))
-    })
+        OrderReport::Range(RangeReport { from, to, days })
+    }))
 }
 
 async fn report(pool: &Pool, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayReport>, DbError> {
@@ -135,8 +169,15 @@ async fn report(pool: &Pool, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayRe
         .collect())
 }
 
+/// The low-stock report.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LowStockReport {
+    /// Items below their threshold, lowest stock first.
+    pub items: Vec<LowItem>,
+}
+
 /// One item of the low-stock report.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LowItem {
     /// The item.
     pub item_id: String,
@@ -150,6 +191,8 @@ pub struct LowItem {
 
 /// `GET /report/low-stock`: items whose last known stock is below their threshold (restocks
 /// take them off), lowest stock first.
+#[utoipa::path(get, path = "/report/low-stock", tag = "reports",
+    responses((status = 200, description = "Items below their threshold", body = LowStockReport)))]
 async fn low_stock(pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
     let client = pool.get().await.map_err(DbError::from)?;
     let rows = client
@@ -168,5 +211,10 @@ async fn low_stock(pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
             threshold: r.get(3),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(LowStockReport { items }))
 }
+
+/// The report routes, as the gateway serves them.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(orders, low_stock))]
+pub struct PublicApi;

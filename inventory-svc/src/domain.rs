@@ -158,7 +158,7 @@ pub fn check_lines(lines: &[Line]) -> Result<(), String> {
 }
 
 /// An item as the public API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     /// Its id.
     pub id: String,

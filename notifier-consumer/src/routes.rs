@@ -26,17 +26,29 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Alerts per page (1–200).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: PageLimit,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only this kind: low_stock, order_confirmed, order_cancelled, price_changed.
     kind: Option<String>,
 }
 
+/// One page of alerts, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct NotificationPage {
+    notifications: Vec<Notification>,
+    next_cursor: Option<String>,
+}
+
 /// One sent alert.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     /// Its id (increasing).
     pub id: i64,
@@ -57,6 +69,11 @@ pub struct Notification {
 }
 
 /// `GET /notifications?limit=&cursor=&kind=`: newest first.
+#[utoipa::path(get, path = "/notifications", tag = "notifications", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of alerts, newest first", body = NotificationPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(
     pool: web::Data<Pool>,
     query: web::Query<ListQuery>,
@@ -110,3 +127,8 @@ async fn list(
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "notifications": items, "next_cursor": next_cursor })))
 }
+
+/// The notification routes, as the gateway serves them.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub struct PublicApi;

@@ -8,10 +8,10 @@ pub use platform::contract::{ItemId, Quantity};
 
 /// The body of `POST /orders`: `{"item_id", "quantity"}` (`item` is accepted for `item_id`, as
 /// in seed 001).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
-    /// The item.
+    /// The item (`item` is accepted as well).
     #[serde(alias = "item")]
     pub item_id: ItemId,
     /// How many units.
@@ -26,7 +26,7 @@ impl OrderRequest {
 }
 
 /// An order's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Stock reserved and the order accepted.
@@ -59,7 +59,7 @@ impl OrderStatus {
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     /// Its id (UUIDv7, so ids sort by time).
     pub id: Uuid,

@@ -59,6 +59,21 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
 /// `POST /orders`: 201 + `Location` (confirmed), 409 (short stock, recorded as rejected),
 /// 404 (unknown item), 422 (unpriced item, or a key reused with another body), 503 (a
 /// dependency is down; nothing was taken).
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = OrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to retry: the same key and body get the first answer")),
+    responses(
+        (status = 201, description = "Confirmed; `Location` names the order", body = Order,
+            headers(("Location" = String, description = "/orders/{id}"))),
+        (status = 400, description = "Malformed id, body, query or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Short stock (the order is recorded as rejected; `order_id` in the body), or a request with the same key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The item has no price, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many orders from this address (gateway)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Pricing or inventory is down; nothing was taken", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn place(
     req: HttpRequest,
     checkout: web::Data<Arc<Checkout>>,
@@ -83,6 +98,13 @@ fn order_id(raw: &str) -> Result<Uuid, Problem> {
 }
 
 /// `GET /orders/{id}`.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+    params(("id" = String, Path, format = Uuid, description = "The order id")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 400, description = "Malformed id, body, query or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get(
     checkout: web::Data<Arc<Checkout>>,
     path: web::Path<String>,
@@ -96,14 +118,19 @@ async fn get(
     Ok(HttpResponse::Ok().json(order))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Orders per page (1–200).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: platform::contract::PageLimit,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of orders, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrderPage {
     orders: Vec<Order>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +138,11 @@ struct OrderPage {
 }
 
 /// `GET /orders?limit=&cursor=`: newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = OrderPage),
+        (status = 400, description = "Malformed id, body, query or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(
     checkout: web::Data<Arc<Checkout>>,
     query: web::Query<ListQuery>,
@@ -132,6 +164,15 @@ async fn list(
 
 /// `POST /orders/{id}/cancel`: 200 with the cancelled order; 409 when it is not confirmed
 /// (a second cancel included).
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders",
+    params(("id" = String, Path, format = Uuid, description = "The order id")),
+    responses(
+        (status = 200, description = "Cancelled; its units go back on sale", body = Order),
+        (status = 400, description = "Malformed id, body, query or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not confirmed (e.g. already cancelled)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is down", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn cancel(
     checkout: web::Data<Arc<Checkout>>,
     request_id: RequestId,
@@ -141,3 +182,8 @@ async fn cancel(
     let order = checkout.cancel(id, &request_id.0).await?;
     Ok(HttpResponse::build(StatusCode::OK).json(order))
 }
+
+/// The order routes, as the gateway serves them.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(place, get, list, cancel))]
+pub struct PublicApi;

@@ -14,6 +14,7 @@
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
+//! - [`openapi`]: OpenAPI pieces every service's document shares.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
 //! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
 //! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
@@ -26,6 +27,7 @@ pub mod contract;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod postgres;
 pub mod problem;

@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for Currency {
 }
 
 /// An item's current price, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Price {
     /// The item.
     pub item_id: String,

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{Currency, ItemId, Price, PriceCents},
-    store::{PriceChange, PriceStore},
+    store::{PriceChange, PriceHistoryEntry, PriceStore},
 };
+use platform::openapi::AdminSecurity;
 
 /// What every handler shares.
 pub struct AppState {
@@ -56,21 +57,45 @@ fn unpriced(id: &ItemId) -> Problem {
 }
 
 /// `GET /price/{id}`.
+#[utoipa::path(get, path = "/price/{id}", tag = "pricing",
+    params(("id" = ItemId, Path, description = "The item id")),
+    responses(
+        (status = 200, description = "The current price", body = Price),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The item has no price", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
     let id = item_id(&path)?;
     let price = state.store.get(&id).await?.ok_or_else(|| unpriced(&id))?;
     Ok(HttpResponse::Ok().json(price))
 }
 
-#[derive(Deserialize)]
+/// A price to set.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceRequest {
+    /// Minor units (cents), 0 to 100,000,000,000.
+    #[schema(value_type = u64, minimum = 0, maximum = 100000000000_u64)]
     price_cents: PriceCents,
+    /// ISO 4217 code, three upper-case letters.
+    #[schema(value_type = String, pattern = "^[A-Z]{3}$", example = "EUR")]
     currency: Currency,
 }
 
 /// `PUT /price/{id}` (admin): 201 for an item's first price, 200 for a change (or the same
 /// price again, which changes nothing and emits nothing).
+#[utoipa::path(put, path = "/price/{id}", tag = "pricing", request_body = PriceRequest,
+    params(("id" = ItemId, Path, description = "The item id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Changed (or unchanged)", body = Price),
+        (status = 201, description = "The item's first price", body = Price),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn set(
     _admin: Admin,
     state: web::Data<AppState>,
@@ -92,14 +117,19 @@ async fn set(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Prices per page (1–200).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: PageLimit,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of prices.
+#[derive(Serialize, utoipa::ToSchema)]
 struct PricePage {
     prices: Vec<Price>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +137,11 @@ struct PricePage {
 }
 
 /// `GET /prices?limit=&cursor=`: every price, in item id order.
+#[utoipa::path(get, path = "/prices", tag = "pricing", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of prices", body = PricePage),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -126,13 +161,30 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Entries (1–200).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: PageLimit,
 }
 
+/// An item's prices, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PriceHistory {
+    item_id: String,
+    history: Vec<PriceHistoryEntry>,
+}
+
 /// `GET /price/{id}/history?limit=`: the item's prices, newest first.
+#[utoipa::path(get, path = "/price/{id}/history", tag = "pricing",
+    params(("id" = ItemId, Path, description = "The item id"), HistoryQuery),
+    responses(
+        (status = 200, description = "Its prices, newest first", body = PriceHistory),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The item has no price", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn history(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -143,5 +195,13 @@ async fn history(
     if entries.is_empty() {
         return Err(unpriced(&id));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "item_id": id, "history": entries })))
+    Ok(HttpResponse::Ok().json(PriceHistory {
+        item_id: id.to_string(),
+        history: entries,
+    }))
 }
+
+/// The public pricing routes, as the gateway serves them.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get, set, list, history), modifiers(&AdminSecurity))]
+pub struct PublicApi;

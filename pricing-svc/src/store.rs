@@ -24,7 +24,7 @@ pub enum PriceChange {
 }
 
 /// One entry of an item's price history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PriceHistoryEntry {
     /// Minor units.
     pub price_cents: u64,

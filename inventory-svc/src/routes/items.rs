@@ -1,6 +1,7 @@
 //! The item routes: the public catalog reads and the admin writes.
 
 use actix_web::{HttpResponse, http::header, web};
+use platform::openapi::AdminSecurity;
 use platform::{http::Admin, problem::Problem};
 use serde::{Deserialize, Serialize};
 
@@ -42,14 +43,19 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Items per page (1–200).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: PageLimit,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of the catalog.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ItemPage {
     items: Vec<Item>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -58,6 +64,11 @@ struct ItemPage {
 }
 
 /// `GET /items?limit=&cursor=`: the catalog in id order, a page at a time.
+#[utoipa::path(get, path = "/items", tag = "inventory", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of items with their stock", body = ItemPage),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -86,21 +97,43 @@ async fn existing_item(state: &AppState, raw_id: &str) -> Result<Item, Problem> 
 }
 
 /// `GET /items/{id}`.
+#[utoipa::path(get, path = "/items/{id}", tag = "inventory",
+    params(("id" = ItemId, Path, description = "The item id")),
+    responses(
+        (status = 200, description = "The item", body = Item),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, Problem> {
     let item = existing_item(&state, &path).await?;
     Ok(HttpResponse::Ok().json(item))
 }
 
-#[derive(Deserialize)]
+/// A new item.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewItem {
     id: ItemId,
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     name: ItemName,
+    /// Units available.
+    #[schema(value_type = u64, minimum = 0, maximum = 1000000000)]
     stock: StockLevel,
+    /// Below this available stock the item is low (default 10).
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000)]
     low_stock_threshold: Option<Threshold>,
 }
 
 /// `POST /items` (admin): 201 with `Location`; 409 when the id is taken.
+#[utoipa::path(post, path = "/items", tag = "inventory", request_body = NewItem,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "Created", body = Item),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),        (status = 401, description = "No admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong admin token", body = Problem, content_type = "application/problem+json"),        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn create(
     _admin: Admin,
     state: web::Data<AppState>,
@@ -136,15 +169,30 @@ async fn create(
         .json(item))
 }
 
-#[derive(Deserialize)]
+/// A change of an item: at least one field.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemChange {
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
     name: Option<ItemName>,
+    /// The new absolute available stock.
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000)]
     stock: Option<StockLevel>,
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 1000000000)]
     low_stock_threshold: Option<Threshold>,
 }
 
 /// `PUT /items/{id}` (admin): sets the absolute available stock and/or name and threshold.
+#[utoipa::path(put, path = "/items/{id}", tag = "inventory", request_body = ItemChange,
+    params(("id" = ItemId, Path, description = "The item id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The changed item", body = Item),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),        (status = 401, description = "No admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong admin token", body = Problem, content_type = "application/problem+json"),        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn update(
     _admin: Admin,
     state: web::Data<AppState>,
@@ -176,6 +224,15 @@ async fn update(
 }
 
 /// `DELETE /items/{id}` (admin): 204.
+#[utoipa::path(delete, path = "/items/{id}", tag = "inventory",
+    params(("id" = ItemId, Path, description = "The item id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),        (status = 401, description = "No admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn delete(
     _admin: Admin,
     state: web::Data<AppState>,
@@ -188,12 +245,16 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CheckQuery {
+    /// Units wanted (1–1,000,000).
+    #[param(value_type = u64, minimum = 1, maximum = 1000000)]
     quantity: QueryQuantity,
 }
 
-#[derive(Serialize)]
+/// Whether some units are available now.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Availability {
     item_id: String,
     quantity: u64,
@@ -202,6 +263,13 @@ struct Availability {
 }
 
 /// `GET /items/{id}/check?quantity=N`: whether N units are available now.
+#[utoipa::path(get, path = "/items/{id}/check", tag = "inventory",
+    params(("id" = ItemId, Path, description = "The item id"), CheckQuery),
+    responses(
+        (status = 200, description = "Availability", body = Availability),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn check(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -217,13 +285,21 @@ async fn check(
     }))
 }
 
-#[derive(Serialize)]
+/// An item's available stock (seed 001's shape).
+#[derive(Serialize, utoipa::ToSchema)]
 struct StockView {
     item: String,
     stock: u64,
 }
 
 /// `GET /inventory/{id}`: the current available stock (seed 001's route).
+#[utoipa::path(get, path = "/inventory/{id}", tag = "inventory",
+    params(("id" = ItemId, Path, description = "The item id")),
+    responses(
+        (status = 200, description = "Its stock", body = StockView),
+        (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn inventory(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -249,3 +325,11 @@ async fn ledger(
         .ok_or_else(|| unknown_item(&id))?;
     Ok(HttpResponse::Ok().json(ledger))
 }
+
+/// The public inventory routes, as the gateway serves them.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, get, create, update, delete, check, inventory),
+    modifiers(&AdminSecurity)
+)]
+pub struct PublicApi;
