@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test: ## Run every test against the real Redis, RabbitMQ and Postgres
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+schemathesis: ## Fuzz the running gateway (make up first) against the OpenAPI document
+	@scripts/schemathesis.sh
 
 openapi: ## Regenerate api-docs/openapi.json from the code (commit it)
 	cargo run -q -p api-docs > api-docs/openapi.json

@@ -29,6 +29,14 @@ if e2e_stack up; then
   set +a
   E2E_GATEWAY=http://127.0.0.1:18080 cargo test -p e2e --locked -- --test-threads=1 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+  echo "== schemathesis: the OpenAPI document against the e2e gateway =="
+  if scripts/schemathesis.sh http://127.0.0.1:18080 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored (schemathesis)" | tee -a "$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (schemathesis)" | tee -a "$log"
+    status=1
+  fi
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2

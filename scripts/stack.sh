@@ -149,12 +149,39 @@ upstream_servers() { # offset
   echo "$out"
 }
 
+# Swagger UI's files come from the swagger-ui-py wheel on PyPI (downloaded, not installed; this
+# machine reaches no CDN); the page itself is the project's gateway/docs/index.html.
+SWAGGER_UI_WHEEL=swagger-ui-py==25.7.1
+install_docs() { # dir
+  mkdir -p "$1"
+  cp "$ROOT/gateway/docs/index.html" "$1/index.html"
+  [ -f "$1/swagger-ui-bundle.js" ] && return 0
+  command -v python3 >/dev/null || apt_install python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  local cache=$ROOT/.stack/cache
+  mkdir -p "$cache"
+  if ! ls "$cache"/swagger_ui_py-*.whl >/dev/null 2>&1; then
+    python3 -m pip download -q --no-deps -d "$cache" "$SWAGGER_UI_WHEEL" ||
+      { say "Swagger UI could not be downloaded; /docs/ will be empty (the API works)." >&2; return 0; }
+  fi
+  python3 - "$cache" "$1" <<'PY'
+import glob, sys, zipfile
+cache, dest = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(sorted(glob.glob(f"{cache}/swagger_ui_py-*.whl"))[-1])
+for name in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
+             "favicon-32x32.png", "favicon-16x16.png"):
+    with open(f"{dest}/{name}", "wb") as out:
+        out.write(wheel.read(f"swagger_ui/static/{name}"))
+PY
+}
+
 start_gateway() {
   command -v nginx >/dev/null || apt_install nginx-light
   local dir=$STATE/gateway
   mkdir -p "$dir/tmp"
   chmod 0777 "$dir/tmp"
-  sed -e "s|@STATE@|$dir|g" -e "s|@LOGS@|$LOGS|g" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
+  install_docs "$dir/docs"
+  sed -e "s|@STATE@|$dir|g" -e "s|@ROOT@|$ROOT|g" -e "s|@LOGS@|$LOGS|g" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
       -e "s|@INTERNAL_INVENTORY_PORT@|$INTERNAL_INVENTORY_PORT|g" -e "s|@INTERNAL_PRICING_PORT@|$INTERNAL_PRICING_PORT|g" \
       -e "s|@ORDER_RATE@|$ORDER_RATE|g" -e "s|@ORDER_BURST@|$ORDER_BURST|g" \
       -e "s|@INVENTORY_SERVERS@|$(upstream_servers 1)|" -e "s|@ORDER_SERVERS@|$(upstream_servers 2)|" \

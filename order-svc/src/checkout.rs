@@ -367,7 +367,7 @@ impl Checkout {
                         status.as_str()
                     ),
                 )
-                .with("status", status.as_str()));
+                .with("order_status", status.as_str()));
             }
             Some(Ok(order)) => order,
         };

@@ -86,9 +86,14 @@ impl Problem {
         )
     }
 
-    /// Adds an extension member.
+    /// Adds an extension member. Its name must not be one of RFC 9457's own members.
     #[must_use]
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        // Invariant: an extension never shadows a standard member (a duplicate key in the body).
+        debug_assert!(
+            !matches!(key, "type" | "title" | "status" | "detail" | "instance"),
+            "problem extension {key:?} would duplicate a standard member"
+        );
         self.extensions.insert(key.to_owned(), value.into());
         self
     }

@@ -97,7 +97,7 @@ async fn a_cancel_returns_the_stock_once() {
     assert_eq!(cancelled["status"], "cancelled");
     let again = stack.cancel(id).await;
     let problem = assert_problem(again, StatusCode::CONFLICT).await;
-    assert_eq!(problem["status"], "cancelled");
+    assert_eq!(problem["order_status"], "cancelled");
     let ledger = stack.settled("widget").await;
     assert_eq!(
         (ledger.stock, ledger.sold),
