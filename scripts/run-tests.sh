@@ -7,7 +7,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-services.sh || exit 1
 log=$(mktemp)
-e2e_stack() { STACK=e2e GATEWAY_ORDER_RATE=10000 GATEWAY_ORDER_BURST=10000 scripts/stack.sh "$@"; }
+# A real rate limit on POST /orders (100/s, burst 500): the flash sale fits in the burst, and a
+# test goes past it on purpose.
+e2e_stack() { STACK=e2e GATEWAY_ORDER_RATE=100 GATEWAY_ORDER_BURST=500 scripts/stack.sh "$@"; }
 cleanup() {
   e2e_stack down >/dev/null 2>&1
   e2e_stack purge >/dev/null 2>&1

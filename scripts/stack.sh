@@ -311,14 +311,18 @@ purge() {
 status() {
   for s in "${SERVICES[@]}"; do
     set -- $s
-    for r in $(seq 0 $((REPLICAS - 1))); do
+    local shown=0
+    for r in $(seq 0 9); do
       local instance=$1 port; port=$(port_of "$2" "$r")
       [ "$r" -gt 0 ] && instance=$1-$r
+      [ "$r" -gt 0 ] && [ ! -f "$PIDS/$instance.pid" ] && continue
+      shown=1
       if alive "$instance" && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
         say "$instance: ready on :$port"
       elif alive "$instance"; then say "$instance: running, not ready"
       else say "$instance: not running"; fi
     done
+    [ "$shown" -eq 1 ] || say "$1: not running"
   done
   if curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1; then
     say "gateway: ready on :$GATEWAY_PORT"

@@ -359,3 +359,59 @@ async fn the_gateway_exposes_the_public_api_and_nothing_else() {
         "admin routes need the token through the gateway too"
     );
 }
+
+#[tokio::test]
+async fn too_many_orders_from_one_address_get_a_429_problem() {
+    let gw = gateway().await;
+    // Past the e2e stack's limit (100/s, burst 500): bodies the service would refuse anyway, so
+    // nothing is ordered whatever gets through.
+    let statuses: Vec<(StatusCode, Option<String>)> = stream::iter(0..1500)
+        .map(|_| async {
+            let res = gw
+                .client
+                .post(format!("{}/orders", gw.base))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(res.headers()["content-type"], "application/problem+json");
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["status"], 429);
+                assert!(body["detail"].as_str().unwrap().contains("too many orders"));
+            }
+            (status, retry)
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let limited: Vec<_> = statuses
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(!limited.is_empty(), "no request was rate limited");
+    assert!(
+        limited.iter().all(|(_, r)| r.as_deref() == Some("1")),
+        "429s carry Retry-After"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, _)| *s == StatusCode::BAD_REQUEST || *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+    // Reads are never limited.
+    assert_eq!(
+        gw.call(Method::GET, "/orders?limit=1", None, false)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Let the bucket refill (burst / rate = 5 s) for whatever runs next.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+}
