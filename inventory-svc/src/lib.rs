@@ -75,14 +75,7 @@ impl Application {
 
         // Readiness is Redis only: without it nothing works, while a broker outage only delays
         // events, which wait in the outbox streams.
-        let probe_pool = store.pool().clone();
-        let readiness = Readiness::default().check(
-            "redis",
-            Arc::new(move || {
-                let pool = probe_pool.clone();
-                Box::pin(async move { platform::redis::ping(&pool).await })
-            }),
-        );
+        let readiness = Readiness::default().redis(store.pool().clone());
 
         let state = web::Data::new(AppState {
             store,

@@ -17,14 +17,9 @@ pub mod config;
 pub mod mail;
 pub mod routes;
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::Arc;
 
-use actix_web::{dev::Server, web};
-use anyhow::Context as _;
-use platform::{
-    consumer::{EventConsumer, Handler},
-    http::Readiness,
-};
+use platform::consumer::{ConsumerService, Handler};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -42,11 +37,7 @@ pub fn migrations() -> platform::postgres::Migrations {
 }
 
 /// A built, bound, not yet running notifier-consumer.
-pub struct Application {
-    port: u16,
-    server: Server,
-    consumer: EventConsumer,
-}
+pub struct Application(ConsumerService);
 
 impl Application {
     /// Migrates, binds the read API and prepares the consumer, sending with [`LogTransport`].
@@ -59,79 +50,35 @@ impl Application {
         config: NotifierConfig,
         transport: Arc<dyn MailTransport>,
     ) -> anyhow::Result<Self> {
-        let prometheus = platform::metrics::install()?;
-        let pool = platform::postgres::pool(&config.postgres)?;
-        platform::postgres::migrate(&pool, migrations())
-            .await
-            .context("notifier-consumer migrations")?;
-        let handler_pool = pool.clone();
         let recipients = Arc::new(config.recipients.clone());
-        let handler: Handler = Arc::new(move |event| {
-            let (pool, transport, recipients) =
-                (handler_pool.clone(), transport.clone(), recipients.clone());
-            Box::pin(
-                async move { alerts::apply(&pool, transport.as_ref(), &recipients, &event).await },
-            )
-        });
-        let consumer = EventConsumer::new(config.consumer.clone(), handler);
-        let consuming = consumer.ready();
-        let probe_pool = pool.clone();
-        // Not ready while the consumer is not consuming (broker away): alerts would be late.
-        let readiness = Readiness::default()
-            .check(
-                "postgres",
-                Arc::new(move || {
-                    let pool = probe_pool.clone();
-                    Box::pin(async move { platform::postgres::ping(&pool).await })
-                }),
-            )
-            .check(
-                "consumer",
-                Arc::new(move || {
-                    let up = consuming.load(Ordering::SeqCst);
-                    Box::pin(async move {
-                        if up {
-                            Ok(())
-                        } else {
-                            Err("not consuming (broker unreachable?)".to_owned())
-                        }
-                    })
-                }),
-            );
-        let data = web::Data::new(pool);
-        let listener = platform::http::bind(&config.http)?;
-        let port = listener.local_addr()?.port();
-        let server = platform::http::serve(
+        ConsumerService::build(
+            "notifier-consumer",
             &config.http,
-            listener,
-            readiness,
-            prometheus,
-            move |cfg: &mut web::ServiceConfig| {
-                cfg.app_data(data.clone()).configure(routes::register);
+            &config.postgres,
+            config.consumer.clone(),
+            migrations(),
+            |pool| -> Handler {
+                Arc::new(move |event| {
+                    let (pool, transport, recipients) =
+                        (pool.clone(), transport.clone(), recipients.clone());
+                    Box::pin(async move {
+                        alerts::apply(&pool, transport.as_ref(), &recipients, &event).await
+                    })
+                })
             },
-        )?;
-        Ok(Self {
-            port,
-            server,
-            consumer,
-        })
+            routes::register,
+        )
+        .await
+        .map(Self)
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
-    /// Serves and consumes until `shutdown`; then stops the API, and the consumer finishes the
-    /// deliveries in hand, acks them, and closes.
+    /// Serves and consumes until `shutdown` (see [`ConsumerService::run_until_stopped`]).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = self.consumer;
-        platform::run::until_stopped(
-            self.server,
-            shutdown,
-            Vec::new(),
-            platform::run::worker(move |t| consumer.run(t)),
-        )
-        .await
+        self.0.run_until_stopped(shutdown).await
     }
 }

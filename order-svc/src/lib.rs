@@ -78,13 +78,7 @@ impl Application {
         let stock_sync = StockSync::new(checkout.clone(), config.stock_sync_interval);
         // Ready when Postgres answers: orders cannot be recorded without it. A dependency that
         // is down makes POST /orders answer 503 quickly, which is better than no route at all.
-        let readiness = Readiness::default().check(
-            "postgres",
-            Arc::new(move || {
-                let pool = pool.clone();
-                Box::pin(async move { platform::postgres::ping(&pool).await })
-            }),
-        );
+        let readiness = Readiness::default().postgres(pool);
         let data = web::Data::new(checkout);
         let listener = platform::http::bind(&config.http)?;
         let port = listener.local_addr()?.port();

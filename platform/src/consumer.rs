@@ -477,3 +477,73 @@ pub async fn first_delivery(
         .await?;
     Ok(inserted == 1)
 }
+
+/// A consumer process: its queue consumer and its small read API over the consumer's own
+/// database, built and stopped the same way for every consumer.
+pub struct ConsumerService {
+    port: u16,
+    server: actix_web::dev::Server,
+    consumer: EventConsumer,
+}
+
+impl ConsumerService {
+    /// Migrates the database, prepares the consumer with the handler `handler_for(pool)` makes,
+    /// and binds the read API: `routes` registers the service's routes; the pool is app data.
+    /// `/readyz` needs Postgres and a consumer that is consuming.
+    pub async fn build<R>(
+        name: &str,
+        http: &crate::config::HttpConfig,
+        postgres: &crate::postgres::PostgresConfig,
+        settings: ConsumerSettings,
+        migrations: crate::postgres::Migrations,
+        handler_for: impl FnOnce(deadpool_postgres::Pool) -> Handler,
+        routes: R,
+    ) -> anyhow::Result<Self>
+    where
+        R: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let prometheus = crate::metrics::install()?;
+        let pool = crate::postgres::pool(postgres)?;
+        crate::postgres::migrate(&pool, migrations)
+            .await
+            .with_context(|| format!("{name} migrations"))?;
+        let consumer = EventConsumer::new(settings, handler_for(pool.clone()));
+        // Not ready while not consuming (broker away): what it serves would go stale.
+        let readiness = crate::http::Readiness::default()
+            .postgres(pool.clone())
+            .flag(
+                "consumer",
+                consumer.ready(),
+                "not consuming (broker unreachable?)",
+            );
+        let data = actix_web::web::Data::new(pool);
+        let listener = crate::http::bind(http)?;
+        let port = listener.local_addr()?.port();
+        let server = crate::http::serve(http, listener, readiness, prometheus, move |cfg| {
+            cfg.app_data(data.clone()).configure(routes.clone());
+        })?;
+        Ok(Self {
+            port,
+            server,
+            consumer,
+        })
+    }
+
+    /// The read API's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves and consumes until `shutdown`; then stops the API, and the consumer finishes the
+    /// deliveries in hand, acks them, and closes.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = self.consumer;
+        crate::run::until_stopped(
+            self.server,
+            shutdown,
+            Vec::new(),
+            crate::run::worker(move |t| consumer.run(t)),
+        )
+        .await
+    }
+}

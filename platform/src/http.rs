@@ -235,6 +235,47 @@ impl Readiness {
         self
     }
 
+    /// Ready while Postgres answers `SELECT 1`.
+    #[must_use]
+    pub fn postgres(self, pool: deadpool_postgres::Pool) -> Self {
+        self.check(
+            "postgres",
+            Arc::new(move || {
+                let pool = pool.clone();
+                Box::pin(async move { crate::postgres::ping(&pool).await })
+            }),
+        )
+    }
+
+    /// Ready while Redis answers `PING`.
+    #[must_use]
+    pub fn redis(self, pool: deadpool_redis::Pool) -> Self {
+        self.check(
+            "redis",
+            Arc::new(move || {
+                let pool = pool.clone();
+                Box::pin(async move { crate::redis::ping(&pool).await })
+            }),
+        )
+    }
+
+    /// Ready while `flag` is set; `why_not` says what it means when it is not.
+    #[must_use]
+    pub fn flag(
+        self,
+        name: &'static str,
+        flag: Arc<std::sync::atomic::AtomicBool>,
+        why_not: &'static str,
+    ) -> Self {
+        self.check(
+            name,
+            Arc::new(move || {
+                let up = flag.load(std::sync::atomic::Ordering::SeqCst);
+                Box::pin(async move { if up { Ok(()) } else { Err(why_not.to_owned()) } })
+            }),
+        )
+    }
+
     /// Runs every check, each bounded by a short timeout so `/readyz` never hangs.
     pub async fn run(&self) -> Vec<(&'static str, Result<(), String>)> {
         let checks = self.probes.iter().map(|(name, probe)| async move {

@@ -15,7 +15,6 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
-use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
 use anyhow::Context as _;
@@ -54,14 +53,7 @@ impl Application {
             config.outbox_poll_interval,
             "pricing-svc",
         );
-        let probe_pool = pool.clone();
-        let readiness = Readiness::default().check(
-            "postgres",
-            Arc::new(move || {
-                let pool = probe_pool.clone();
-                Box::pin(async move { platform::postgres::ping(&pool).await })
-            }),
-        );
+        let readiness = Readiness::default().postgres(pool.clone());
         let state = web::Data::new(AppState {
             store: PriceStore::new(pool),
             relay_waker: relay.waker(),
