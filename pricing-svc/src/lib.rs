@@ -15,7 +15,6 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
-
 use actix_web::{dev::Server, web};
 use anyhow::Context as _;
 use platform::{amqp::ConfirmingPublisher, http::Readiness, outbox::OutboxRelay};
