@@ -6,7 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, de};
 
 pub use platform::contract::{
-    ItemId, MAX_QUANTITY, PageLimit, Quantity, QueryQuantity, Source, bounded_integer, check_token,
+    ItemId, MAX_QUANTITY, PageLimit, PageQuery, Quantity, QueryQuantity, Source, bounded_integer,
+    check_token,
 };
 
 /// The largest stock level (and threshold) an item may be given.

@@ -24,8 +24,7 @@ pub mod store;
 use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
-use anyhow::Context as _;
-use platform::{amqp::ConfirmingPublisher, http::Readiness, outbox::OutboxRelay};
+use platform::{http::Readiness, outbox::OutboxRelay};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -57,13 +56,11 @@ impl Application {
     /// Runs the migrations, binds the listener, wires routes, relay and stock sync.
     pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
         let prometheus = platform::metrics::install()?;
-        let pool = platform::postgres::pool(&config.postgres)?;
-        platform::postgres::migrate(&pool, migrations())
-            .await
-            .context("order-svc migrations")?;
-        let relay = OutboxRelay::new(
+        let pool =
+            platform::postgres::migrated_pool(&config.postgres, migrations(), "order-svc").await?;
+        let relay = OutboxRelay::for_service(
             pool.clone(),
-            ConfirmingPublisher::new(config.amqp.clone(), "order-svc relay"),
+            &config.amqp,
             config.outbox_poll_interval,
             "order-svc",
         );

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use platform::{
+    contract::PageQuery,
     http::{RequestId, method_not_allowed},
     problem::Problem,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
@@ -118,17 +119,6 @@ async fn get(
     Ok(HttpResponse::Ok().json(order))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Orders per page (1–200).
-    #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
-    limit: platform::contract::PageLimit,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// One page of orders, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
 struct OrderPage {
@@ -138,14 +128,14 @@ struct OrderPage {
 }
 
 /// `GET /orders?limit=&cursor=`: newest first.
-#[utoipa::path(get, path = "/orders", tag = "orders", params(ListQuery),
+#[utoipa::path(get, path = "/orders", tag = "orders", params(PageQuery),
     responses(
         (status = 200, description = "A page of orders, newest first", body = OrderPage),
         (status = 400, description = "Malformed id, body, query or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list(
     checkout: web::Data<Arc<Checkout>>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let before = query
         .cursor

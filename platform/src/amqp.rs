@@ -153,12 +153,3 @@ pub fn properties(event: &EventEnvelope) -> BasicProperties {
         .with_app_id(event.source.as_str().into())
         .with_timestamp(u64::try_from(event.occurred_at.timestamp()).unwrap_or_default())
 }
-
-/// Opens a short-lived connection and checks the broker answers, for `/readyz`.
-pub async fn ping(url: &str) -> Result<(), String> {
-    let conn = connect(url, "readiness-probe")
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let _ = conn.close(0, "probe done".into()).await;
-    Ok(())
-}

@@ -503,10 +503,7 @@ impl ConsumerService {
         R: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
     {
         let prometheus = crate::metrics::install()?;
-        let pool = crate::postgres::pool(postgres)?;
-        crate::postgres::migrate(&pool, migrations)
-            .await
-            .with_context(|| format!("{name} migrations"))?;
+        let pool = crate::postgres::migrated_pool(postgres, migrations, name).await?;
         let consumer = EventConsumer::new(settings, handler_for(pool.clone()));
         // Not ready while not consuming (broker away): what it serves would go stale.
         let readiness = crate::http::Readiness::default()

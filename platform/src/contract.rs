@@ -211,6 +211,28 @@ impl<'de> Deserialize<'de> for PageLimit {
     }
 }
 
+/// The query of every paginated listing: `?limit=&cursor=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Entries per page (1–200, default 50).
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: PageLimit,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The cursor of a listing in item id order: the last item id of the previous page.
+    pub fn item_cursor(&self) -> Result<Option<ItemId>, String> {
+        self.cursor
+            .as_deref()
+            .map(|c| ItemId::parse(c).map_err(|e| format!("cursor: {e}")))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -86,6 +86,22 @@ impl OutboxRelay {
         }
     }
 
+    /// The relay of `service`, publishing to the events exchange of `amqp` over its own
+    /// connection (named "<service> relay" in the broker's UI).
+    pub fn for_service(
+        pool: Pool,
+        amqp: &crate::config::AmqpConfig,
+        poll_interval: Duration,
+        service: &'static str,
+    ) -> Self {
+        Self::new(
+            pool,
+            ConfirmingPublisher::new(amqp.clone(), format!("{service} relay")),
+            poll_interval,
+            service,
+        )
+    }
+
     /// Notify this after committing a transaction that enqueued events.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()

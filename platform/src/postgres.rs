@@ -68,6 +68,19 @@ pub fn pool(config: &PostgresConfig) -> anyhow::Result<Pool> {
         .context("cannot build the Postgres pool")
 }
 
+/// The pool of a service's database, with its migrations run (a service's first step).
+pub async fn migrated_pool(
+    config: &PostgresConfig,
+    migrations: Migrations,
+    service: &str,
+) -> anyhow::Result<Pool> {
+    let pool = pool(config)?;
+    migrate(&pool, migrations)
+        .await
+        .with_context(|| format!("{service} migrations"))?;
+    Ok(pool)
+}
+
 /// Runs the embedded migrations, one replica at a time.
 pub async fn migrate(pool: &Pool, migrations: Migrations) -> anyhow::Result<()> {
     let mut client = pool

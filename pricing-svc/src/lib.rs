@@ -16,8 +16,7 @@ pub mod routes;
 pub mod store;
 
 use actix_web::{dev::Server, web};
-use anyhow::Context as _;
-use platform::{amqp::ConfirmingPublisher, http::Readiness, outbox::OutboxRelay};
+use platform::{http::Readiness, outbox::OutboxRelay};
 use tokio_util::sync::CancellationToken;
 
 use crate::{config::PricingConfig, routes::AppState, store::PriceStore};
@@ -42,13 +41,11 @@ impl Application {
     /// Runs the migrations, binds the listener, wires routes and relay.
     pub async fn build(config: PricingConfig) -> anyhow::Result<Self> {
         let prometheus = platform::metrics::install()?;
-        let pool = platform::postgres::pool(&config.postgres)?;
-        platform::postgres::migrate(&pool, migrations())
-            .await
-            .context("pricing-svc migrations")?;
-        let relay = OutboxRelay::new(
+        let pool = platform::postgres::migrated_pool(&config.postgres, migrations(), "pricing-svc")
+            .await?;
+        let relay = OutboxRelay::for_service(
             pool.clone(),
-            ConfirmingPublisher::new(config.amqp.clone(), "pricing-svc relay"),
+            &config.amqp,
             config.outbox_poll_interval,
             "pricing-svc",
         );

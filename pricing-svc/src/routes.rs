@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use platform::{
-    contract::PageLimit,
+    contract::{PageLimit, PageQuery},
     http::{Admin, method_not_allowed},
     problem::Problem,
 };
@@ -117,17 +117,6 @@ async fn set(
     })
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Prices per page (1–200).
-    #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
-    limit: PageLimit,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// One page of prices.
 #[derive(Serialize, utoipa::ToSchema)]
 struct PricePage {
@@ -137,20 +126,16 @@ struct PricePage {
 }
 
 /// `GET /prices?limit=&cursor=`: every price, in item id order.
-#[utoipa::path(get, path = "/prices", tag = "pricing", params(ListQuery),
+#[utoipa::path(get, path = "/prices", tag = "pricing", params(PageQuery),
     responses(
         (status = 200, description = "A page of prices", body = PricePage),
         (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list(
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| ItemId::parse(c).map_err(|e| Problem::bad_request(format!("cursor: {e}"))))
-        .transpose()?;
+    let after = query.item_cursor().map_err(Problem::bad_request)?;
     let (prices, more) = state.store.list(after.as_ref(), query.limit.get()).await?;
     let next_cursor = more
         .then(|| prices.last().map(|p| p.item_id.clone()))

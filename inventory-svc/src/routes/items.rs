@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, item_id, method_not_allowed, unknown_item};
 use crate::{
-    domain::{Item, ItemId, ItemName, PageLimit, QueryQuantity, StockLevel, Threshold},
+    domain::{Item, ItemId, ItemName, PageQuery, QueryQuantity, StockLevel, Threshold},
     store::ItemPatch,
 };
 
@@ -43,17 +43,6 @@ pub fn register(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListQuery {
-    /// Items per page (1–200).
-    #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
-    limit: PageLimit,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// One page of the catalog.
 #[derive(Serialize, utoipa::ToSchema)]
 struct ItemPage {
@@ -64,20 +53,16 @@ struct ItemPage {
 }
 
 /// `GET /items?limit=&cursor=`: the catalog in id order, a page at a time.
-#[utoipa::path(get, path = "/items", tag = "inventory", params(ListQuery),
+#[utoipa::path(get, path = "/items", tag = "inventory", params(PageQuery),
     responses(
         (status = 200, description = "A page of items with their stock", body = ItemPage),
         (status = 400, description = "Malformed id, body or query", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list(
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| ItemId::parse(c).map_err(|e| Problem::bad_request(format!("cursor: {e}"))))
-        .transpose()?;
+    let after = query.item_cursor().map_err(Problem::bad_request)?;
     let (items, more) = state
         .store
         .list_items(after.as_ref(), query.limit.get())
