@@ -1,7 +1,7 @@
 //! analytics-consumer's configuration.
 
 use platform::{
-    config::{ConfigError, Env, HttpConfig},
+    config::{ConfigError, Env, HttpConfig, ServiceConfig},
     consumer::ConsumerSettings,
     postgres::PostgresConfig,
     telemetry::LogFormat,
@@ -43,5 +43,15 @@ impl AnalyticsConfig {
             consumer: ConsumerSettings::from_env(env, "analytics", BINDINGS)?,
             log_format: env.or("LOG_FORMAT", LogFormat::Text)?,
         })
+    }
+}
+
+impl ServiceConfig for AnalyticsConfig {
+    fn http(&self) -> &HttpConfig {
+        &self.http
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }

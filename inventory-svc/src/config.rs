@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use platform::{
-    config::{AdminToken, AmqpConfig, ConfigError, Env, HttpConfig, RedisConfig},
+    config::{AdminToken, AmqpConfig, ConfigError, Env, HttpConfig, RedisConfig, ServiceConfig},
     telemetry::LogFormat,
 };
 
@@ -113,5 +113,15 @@ impl InventoryConfig {
                 env.duration_or("REDIS_COMMAND_TIMEOUT", Duration::from_secs(2))?,
             )?,
         })
+    }
+}
+
+impl ServiceConfig for InventoryConfig {
+    fn http(&self) -> &HttpConfig {
+        &self.http
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }

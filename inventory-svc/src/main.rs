@@ -7,7 +7,6 @@ async fn main() -> std::process::ExitCode {
     platform::run::main(
         "inventory-svc",
         InventoryConfig::from_env,
-        |c| c.log_format,
         |config, shutdown| async move {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "inventory-svc listening");

@@ -1,7 +1,7 @@
 //! notifier-consumer's configuration.
 
 use platform::{
-    config::{ConfigError, Env, HttpConfig},
+    config::{ConfigError, Env, HttpConfig, ServiceConfig},
     consumer::ConsumerSettings,
     postgres::PostgresConfig,
     telemetry::LogFormat,
@@ -56,5 +56,15 @@ impl NotifierConfig {
             recipients,
             log_format: env.or("LOG_FORMAT", LogFormat::Text)?,
         })
+    }
+}
+
+impl ServiceConfig for NotifierConfig {
+    fn http(&self) -> &HttpConfig {
+        &self.http
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use platform::{
-    config::{AmqpConfig, ConfigError, Env, HttpConfig},
+    config::{AmqpConfig, ConfigError, Env, HttpConfig, ServiceConfig},
     postgres::PostgresConfig,
     telemetry::LogFormat,
 };
@@ -101,4 +101,14 @@ fn positive(env: &Env<'_>, var: &str, default: Duration) -> Result<Duration, Con
         return Err(ConfigError::new(var, "must be longer than zero"));
     }
     Ok(d)
+}
+
+impl ServiceConfig for OrderConfig {
+    fn http(&self) -> &HttpConfig {
+        &self.http
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
 }

@@ -106,6 +106,14 @@ impl<'a> Env<'a> {
     }
 }
 
+/// What [`crate::run::main`] needs from every service's configuration.
+pub trait ServiceConfig {
+    /// Where the service's HTTP server listens (its `healthcheck` command asks `/readyz` there).
+    fn http(&self) -> &HttpConfig;
+    /// How the service writes its logs.
+    fn log_format(&self) -> crate::telemetry::LogFormat;
+}
+
 /// Where the HTTP server listens.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {

@@ -14,6 +14,7 @@
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
+//! - [`healthcheck`]: `<service> healthcheck`, the container health check built into every binary.
 //! - [`openapi`]: OpenAPI pieces every service's document shares.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
 //! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
@@ -25,6 +26,7 @@ pub mod config;
 pub mod consumer;
 pub mod contract;
 pub mod event;
+pub mod healthcheck;
 pub mod http;
 pub mod metrics;
 pub mod openapi;

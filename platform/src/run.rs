@@ -9,10 +9,7 @@ use actix_web::dev::Server;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    config::{ConfigError, Env, ProcessEnv},
-    telemetry::LogFormat,
-};
+use crate::config::{ConfigError, Env, ProcessEnv, ServiceConfig};
 
 /// A background task of a service: given its own stop token, runs until it is cancelled.
 pub type Worker =
@@ -68,19 +65,47 @@ pub async fn until_stopped(
     served
 }
 
+/// What a service binary was asked to do on its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// No argument: run the service.
+    Serve,
+    /// `healthcheck`: ask the running process's own `/readyz` and exit 0 when it is ready (the
+    /// container image's `HEALTHCHECK`, so no curl needs to be in the image).
+    Healthcheck,
+}
+
+impl Command {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
+        match (args.next().as_deref(), args.next()) {
+            (None, _) => Ok(Self::Serve),
+            (Some("healthcheck"), None) => Ok(Self::Healthcheck),
+            (Some(other), _) => Err(other.to_owned()),
+        }
+    }
+}
+
 /// A service's `main`: reads its config from the environment (exit code 2 with a message naming
 /// the variable when it is wrong), sets up logging, runs `serve` until SIGTERM/Ctrl-C, and
-/// reports how it ended (exit code 1 on failure).
+/// reports how it ended (exit code 1 on failure). Run as `<service> healthcheck`, it instead
+/// asks the running service's `/readyz` with the same configuration (exit code 0 when ready).
 pub async fn main<C, F, Fut>(
     name: &str,
     load: fn(&Env<'_>) -> Result<C, ConfigError>,
-    log_format: fn(&C) -> LogFormat,
     serve: F,
 ) -> std::process::ExitCode
 where
+    C: ServiceConfig,
     F: FnOnce(C, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let command = match Command::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(arg) => {
+            eprintln!("{name}: unknown argument {arg:?}; usage: {name} [healthcheck]");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let config = match load(&Env::new(&ProcessEnv)) {
         Ok(config) => config,
         Err(e) => {
@@ -88,7 +113,10 @@ where
             return std::process::ExitCode::from(2);
         }
     };
-    crate::telemetry::init(log_format(&config));
+    if command == Command::Healthcheck {
+        return crate::healthcheck::run(name, config.http()).await;
+    }
+    crate::telemetry::init(config.log_format());
     let shutdown = crate::shutdown::on_signal();
     match serve(config, shutdown).await {
         Ok(()) => {
@@ -99,5 +127,29 @@ where
             crate::telemetry::log_error_chain(&format!("{name} failed"), &e);
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Command::parse(args.iter().map(|a| (*a).to_owned()))
+    }
+
+    #[test]
+    fn no_argument_serves_and_healthcheck_checks() {
+        assert_eq!(parse(&[]), Ok(Command::Serve));
+        assert_eq!(parse(&["healthcheck"]), Ok(Command::Healthcheck));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        assert_eq!(parse(&["serve"]), Err("serve".to_owned()));
+        assert_eq!(
+            parse(&["healthcheck", "now"]),
+            Err("healthcheck".to_owned())
+        );
     }
 }

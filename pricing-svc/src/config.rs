@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use platform::{
-    config::{AdminToken, AmqpConfig, ConfigError, Env, HttpConfig},
+    config::{AdminToken, AmqpConfig, ConfigError, Env, HttpConfig, ServiceConfig},
     postgres::PostgresConfig,
     telemetry::LogFormat,
 };
@@ -48,5 +48,15 @@ impl PricingConfig {
             log_format: env.or("LOG_FORMAT", LogFormat::Text)?,
             outbox_poll_interval,
         })
+    }
+}
+
+impl ServiceConfig for PricingConfig {
+    fn http(&self) -> &HttpConfig {
+        &self.http
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 }
