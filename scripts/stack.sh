@@ -14,6 +14,11 @@
 # Several stacks can live side by side: STACK=dev (default, gateway on :8080) is `make up`;
 # STACK=e2e (gateway on :18080, its own key prefix, exchange, queues and databases) is what the
 # end-to-end tests start. Logs: .stack/<STACK>/logs/<name>.log; pids: .stack/<STACK>/pids/.
+#
+# RUNTIME=docker runs the services and the gateway from their images (make images) instead of
+# native processes, on the host's network and against the same servers, as containers named
+# sioms-<STACK>-<instance> (logs: docker logs). IMAGE_TAG picks the tag (default latest) and
+# REGISTRY a registry prefix. This is how `make test` proves the images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +36,13 @@ source "$ENV_FILE"
 set +a
 
 REPLICAS=${REPLICAS:-1}
+# The runtime a stack was started with is remembered, so `down` and `status` need not be told.
+STARTED_AS=$(cat "$STATE/runtime" 2>/dev/null || true)
+RUNTIME=${RUNTIME:-${STARTED_AS:-native}}
+case "$RUNTIME" in native | docker) ;; *) echo "RUNTIME must be native or docker" >&2; exit 2 ;; esac
+IMAGE_TAG=${IMAGE_TAG:-latest}
+REGISTRY=${REGISTRY:-}
+[ -z "$REGISTRY" ] || [[ $REGISTRY == */ ]] || REGISTRY="$REGISTRY/"
 ORDER_RATE=${GATEWAY_ORDER_RATE:-200}
 ORDER_BURST=${GATEWAY_ORDER_BURST:-400}
 DB_USER=${SIOMS_DB_USER:-sioms}
@@ -61,7 +73,21 @@ SERVICES=(
 
 say() { printf '%s\n' "$*"; }
 answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+container() { echo "sioms-$STACK-$1"; } # instance
+image() { echo "${REGISTRY}sioms/$1:$IMAGE_TAG"; } # name
+# An instance is running: its process (native; the pid file) or its container (docker; the
+# pid file holds the container's name).
+alive() {
+  [ -f "$PIDS/$1.pid" ] || return 1
+  if [ "$RUNTIME" = docker ]; then
+    [ "$(docker inspect -f '{{.State.Running}}' "$(cat "$PIDS/$1.pid")" 2>/dev/null)" = true ]
+  else
+    kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null
+  fi
+}
+log_tail() { # instance
+  if [ "$RUNTIME" = docker ]; then docker logs --tail 20 "$(container "$1")" 2>&1; else tail -n 20 "$LOGS/$1.log"; fi
+}
 port_of() { echo $((PORT_BASE + $1 + 100 * $2)); } # offset replica
 
 apt_install() {
@@ -136,58 +162,62 @@ ensure_postgres() {
 wait_ready() { # instance port
   for _ in $(seq 150); do
     if curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then return 0; fi
-    alive "$1" || { say "$1 exited; last log lines:" >&2; tail -n 20 "$LOGS/$1.log" >&2; exit 1; }
+    alive "$1" || { say "$1 exited; last log lines:" >&2; log_tail "$1" >&2; exit 1; }
     sleep 0.2
   done
-  say "$1 did not become ready on :$2; see $LOGS/$1.log" >&2
+  say "$1 did not become ready on :$2; last log lines:" >&2
+  log_tail "$1" >&2
   exit 1
 }
 
-upstream_servers() { # offset
+upstreams() { # offset: host:port of every replica, for gateway/render.sh
   local out=""
-  for r in $(seq 0 $((REPLICAS - 1))); do out+="server 127.0.0.1:$(port_of "$1" "$r"); "; done
+  for r in $(seq 0 $((REPLICAS - 1))); do out+="127.0.0.1:$(port_of "$1" "$r") "; done
   echo "$out"
 }
 
-# Swagger UI's files come from the swagger-ui-py wheel on PyPI (downloaded, not installed; this
-# machine reaches no CDN); the page itself is the project's gateway/docs/index.html.
-SWAGGER_UI_WHEEL=swagger-ui-py==25.7.1
-install_docs() { # dir
-  mkdir -p "$1"
-  cp "$ROOT/gateway/docs/index.html" "$1/index.html"
-  [ -f "$1/swagger-ui-bundle.js" ] && return 0
-  command -v python3 >/dev/null || apt_install python3
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  local cache=$ROOT/.stack/cache
-  mkdir -p "$cache"
-  if ! ls "$cache"/swagger_ui_py-*.whl >/dev/null 2>&1; then
-    python3 -m pip download -q --no-deps -d "$cache" "$SWAGGER_UI_WHEEL" ||
-      { say "Swagger UI could not be downloaded; /docs/ will be empty (the API works)." >&2; return 0; }
-  fi
-  python3 - "$cache" "$1" <<'PY'
-import glob, sys, zipfile
-cache, dest = sys.argv[1], sys.argv[2]
-wheel = zipfile.ZipFile(sorted(glob.glob(f"{cache}/swagger_ui_py-*.whl"))[-1])
-for name in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css",
-             "favicon-32x32.png", "favicon-16x16.png"):
-    with open(f"{dest}/{name}", "wb") as out:
-        out.write(wheel.read(f"swagger_ui/static/{name}"))
-PY
+# The gateway's settings for gateway/render.sh (which the gateway image also runs at start).
+gateway_env() {
+  GATEWAY_INVENTORY_UPSTREAMS=$(upstreams 1) GATEWAY_ORDER_UPSTREAMS=$(upstreams 2)
+  GATEWAY_PRICING_UPSTREAMS=$(upstreams 3) GATEWAY_ANALYTICS_UPSTREAMS=$(upstreams 4)
+  GATEWAY_NOTIFIER_UPSTREAMS=$(upstreams 5)
+  export GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT \
+    GATEWAY_INTERNAL_INVENTORY_LISTEN=127.0.0.1:$INTERNAL_INVENTORY_PORT \
+    GATEWAY_INTERNAL_PRICING_LISTEN=127.0.0.1:$INTERNAL_PRICING_PORT \
+    GATEWAY_ORDER_RATE=$ORDER_RATE GATEWAY_ORDER_BURST=$ORDER_BURST \
+    GATEWAY_INVENTORY_UPSTREAMS GATEWAY_ORDER_UPSTREAMS GATEWAY_PRICING_UPSTREAMS \
+    GATEWAY_ANALYTICS_UPSTREAMS GATEWAY_NOTIFIER_UPSTREAMS
 }
 
 start_gateway() {
+  gateway_env
+  if [ "$RUNTIME" = docker ]; then
+    if alive gateway; then
+      docker rm -f "$(container gateway)" >/dev/null
+      say "gateway: replacing its container (its settings may have changed)"
+    fi
+    if answers "$GATEWAY_PORT"; then say "Port $GATEWAY_PORT is taken by something else; free it for the gateway." >&2; exit 1; fi
+    run_container gateway gateway GATEWAY_LISTEN GATEWAY_INTERNAL_INVENTORY_LISTEN \
+      GATEWAY_INTERNAL_PRICING_LISTEN GATEWAY_ORDER_RATE GATEWAY_ORDER_BURST \
+      GATEWAY_INVENTORY_UPSTREAMS GATEWAY_ORDER_UPSTREAMS GATEWAY_PRICING_UPSTREAMS \
+      GATEWAY_ANALYTICS_UPSTREAMS GATEWAY_NOTIFIER_UPSTREAMS
+    for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    alive gateway || { say "the gateway's container exited:" >&2; log_tail gateway >&2; exit 1; }
+    say "gateway: ready on http://127.0.0.1:$GATEWAY_PORT (container $(container gateway))"
+    return
+  fi
   command -v nginx >/dev/null || apt_install nginx-light
+  command -v python3 >/dev/null || apt_install python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   local dir=$STATE/gateway
-  mkdir -p "$dir/tmp"
+  mkdir -p "$dir/tmp" "$ROOT/.stack/cache"
   chmod 0777 "$dir/tmp"
-  install_docs "$dir/docs"
-  sed -e "s|@STATE@|$dir|g" -e "s|@ROOT@|$ROOT|g" -e "s|@LOGS@|$LOGS|g" -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
-      -e "s|@INTERNAL_INVENTORY_PORT@|$INTERNAL_INVENTORY_PORT|g" -e "s|@INTERNAL_PRICING_PORT@|$INTERNAL_PRICING_PORT|g" \
-      -e "s|@ORDER_RATE@|$ORDER_RATE|g" -e "s|@ORDER_BURST@|$ORDER_BURST|g" \
-      -e "s|@INVENTORY_SERVERS@|$(upstream_servers 1)|" -e "s|@ORDER_SERVERS@|$(upstream_servers 2)|" \
-      -e "s|@PRICING_SERVERS@|$(upstream_servers 3)|" -e "s|@ANALYTICS_SERVERS@|$(upstream_servers 4)|" \
-      -e "s|@NOTIFIER_SERVERS@|$(upstream_servers 5)|" \
-      "$ROOT/gateway/nginx.conf.template" >"$dir/nginx.conf"
+  # Swagger UI's files (from PyPI, cached); the API works without them.
+  python3 "$ROOT/gateway/swagger-ui.py" "$dir/docs" "$ROOT/.stack/cache" ||
+    say "Swagger UI could not be downloaded; /docs/ will be empty (the API works)." >&2
+  GATEWAY_STATE_DIR=$dir GATEWAY_DOCS_DIR=$dir/docs GATEWAY_OPENAPI=$ROOT/api-docs/openapi.json \
+    GATEWAY_ACCESS_LOG=$LOGS/gateway.access.log GATEWAY_ERROR_LOG=$LOGS/gateway.error.log \
+    "$ROOT/gateway/render.sh" >"$dir/nginx.conf"
   nginx -t -q -p "$dir" -c "$dir/nginx.conf" -g "error_log $LOGS/gateway.error.log;"
   if [ -f "$dir/nginx.pid" ] && kill -0 "$(cat "$dir/nginx.pid")" 2>/dev/null; then
     nginx -p "$dir" -c "$dir/nginx.conf" -s reload
@@ -200,27 +230,54 @@ start_gateway() {
   say "gateway: ready on http://127.0.0.1:$GATEWAY_PORT"
 }
 
-seed_demo() {
-  local gw=http://127.0.0.1:$GATEWAY_PORT auth="Authorization: Bearer $ADMIN_TOKEN" json='Content-Type: application/json'
-  # An item that exists already answers 409 and is left as it is.
-  for row in "widget Widget 100 1999" "gadget Gadget 40 4999" "gizmo Gizmo 12 750"; do
-    set -- $row
-    curl -s -o /dev/null -X POST "http://127.0.0.1:$(port_of 1 0)/items" -H "$auth" -H "$json" \
-      -d "{\"id\":\"$1\",\"name\":\"$2\",\"stock\":$3}"
-    curl -s -o /dev/null -X PUT "http://127.0.0.1:$(port_of 3 0)/price/$1" -H "$auth" -H "$json" \
-      -d "{\"price_cents\":$4,\"currency\":\"EUR\"}"
+# The variables a service container gets from this environment (when set). LOG_FORMAT is left
+# to the image (JSON), HOST is loopback as for the native processes.
+SERVICE_VARS=(ADMIN_TOKEN AMQP_URL CIRCUIT_FAILURES CIRCUIT_OPEN_FOR CONSUMER_CONCURRENCY
+  CONSUMER_PREFETCH CONSUMER_QUEUE DATABASE_POOL_SIZE DATABASE_URL DEFAULT_LOW_STOCK_THRESHOLD
+  DEFAULT_STOCK DEPENDENCY_RETRIES DEPENDENCY_TIMEOUT EVENTS_EXCHANGE HOLD_REAPER_INTERVAL
+  HTTP_WORKERS IDEMPOTENCY_STALE_AFTER IDEMPOTENCY_WAIT INVENTORY_URL NOTIFY_RECIPIENTS
+  OUTBOX_POLL_INTERVAL OUTBOX_SWEEP_INTERVAL PORT PRICING_URL QUEUE_TYPE REDIS_COMMAND_TIMEOUT
+  REDIS_KEY_PREFIX REDIS_POOL_SIZE REDIS_URL RESERVATION_HOLD RESERVATION_RECORD_RETENTION
+  RETRY_DELAYS RUST_LOG SHUTDOWN_TIMEOUT STOCK_SYNC_INTERVAL)
+
+# Runs one instance's container on the host's network. The stop timeout is longer than a
+# service's own drain (HTTP, workers, then the outbox relay), so a stop is always graceful; the
+# health check runs every 2 s so the stack is seen ready quickly.
+run_container() { # instance image-name VAR...
+  local instance=$1 name=$2 args=() var
+  shift 2
+  for var in "$@"; do
+    if [ -n "${!var:-}" ]; then args+=(-e "$var"); fi
   done
-  say "demo catalog: widget, gadget, gizmo (with prices) — see $gw/items"
+  docker rm -f "$(container "$instance")" >/dev/null 2>&1 || true
+  docker run -d --name "$(container "$instance")" --network host --stop-timeout 30 \
+    --health-interval 2s --restart no -e HOST=127.0.0.1 "${args[@]}" "$(image "$name")" >/dev/null
+  container "$instance" >"$PIDS/$instance.pid"
 }
 
 up() {
+  if [ -n "$STARTED_AS" ] && [ "$STARTED_AS" != "$RUNTIME" ]; then
+    say "The $STACK stack was started as $STARTED_AS; stop it first (make down), then start it as $RUNTIME." >&2
+    exit 1
+  fi
+  echo "$RUNTIME" >"$STATE/runtime"
   command -v curl >/dev/null || apt_install curl
   command -v psql >/dev/null || apt_install postgresql-client
   ensure_redis
   ensure_postgres
   ensure_rabbitmq
-  say "Building the services (release)..."
-  cargo build --release --locked -q $(for s in "${SERVICES[@]}"; do set -- $s; printf -- '-p %s ' "$1"; done)
+  if [ "$RUNTIME" = docker ]; then
+    for s in "${SERVICES[@]}" "gateway"; do
+      set -- $s
+      docker image inspect "$(image "$1")" >/dev/null 2>&1 ||
+        { say "No image $(image "$1"): build the images first (make images)." >&2; exit 1; }
+    done
+  else
+    say "Building the services (release)..."
+    local packages=()
+    for s in "${SERVICES[@]}"; do set -- $s; packages+=(-p "$1"); done
+    cargo build --release --locked -q "${packages[@]}"
+  fi
   # order-svc reaches inventory and pricing through the gateway's internal listeners (every
   # replica, never the public port).
   export INVENTORY_URL=http://127.0.0.1:$INTERNAL_INVENTORY_PORT PRICING_URL=http://127.0.0.1:$INTERNAL_PRICING_PORT
@@ -235,19 +292,24 @@ up() {
       local db_url="" queue_name=""
       [ "$db" != "-" ] && db_url="postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:5432/$DB_PREFIX$db"
       [ "$queue" != "-" ] && queue_name="$QUEUE_PREFIX$queue"
-      PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
-        nohup "$ROOT/target/release/$name" >>"$LOGS/$instance.log" 2>&1 &
-      echo $! >"$PIDS/$instance.pid"
+      if [ "$RUNTIME" = docker ]; then
+        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
+          run_container "$instance" "$name" "${SERVICE_VARS[@]}"
+      else
+        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
+          nohup "$ROOT/target/release/$name" >>"$LOGS/$instance.log" 2>&1 &
+        echo $! >"$PIDS/$instance.pid"
+      fi
       wait_ready "$instance" "$port"
       say "$instance: ready on http://127.0.0.1:$port"
     done
   done
   start_gateway
-  seed_demo
+  ADMIN_TOKEN=$ADMIN_TOKEN scripts/seed-demo.sh "http://127.0.0.1:$GATEWAY_PORT"
   local gw=http://127.0.0.1:$GATEWAY_PORT
   cat <<MSG
 
-SIOMS ($STACK) is up behind the gateway at $gw. Logs: $LOGS/. Stop it with: make down
+SIOMS ($STACK, $RUNTIME) is up behind the gateway at $gw. Logs: $([ "$RUNTIME" = docker ] && echo "docker logs sioms-$STACK-<name>" || echo "$LOGS/"). Stop it with: make down
   Try:  curl -s $gw/items
         curl -s -X POST $gw/orders -H 'Content-Type: application/json' -d '{"item":"widget","quantity":1}'
         curl -s $gw/report/orders
@@ -258,6 +320,14 @@ MSG
 }
 
 stop_pid() { # name pidfile
+  if [ "$RUNTIME" = docker ]; then
+    if [ -f "$2" ]; then
+      docker stop "$(cat "$2")" >/dev/null 2>&1 && say "$1: stopped"
+      docker rm -f "$(cat "$2")" >/dev/null 2>&1 || true
+    fi
+    rm -f "$2"
+    return
+  fi
   if [ -f "$2" ] && kill -0 "$(cat "$2")" 2>/dev/null; then
     kill -TERM "$(cat "$2")"
     for _ in $(seq 100); do kill -0 "$(cat "$2")" 2>/dev/null || break; sleep 0.1; done
@@ -267,6 +337,7 @@ stop_pid() { # name pidfile
 }
 
 down() {
+  stop_pid gateway "$PIDS/gateway.pid"
   if [ -f "$STATE/gateway/nginx.pid" ]; then
     nginx -p "$STATE/gateway" -c "$STATE/gateway/nginx.conf" -s quit 2>/dev/null || true
     for _ in $(seq 50); do [ -f "$STATE/gateway/nginx.pid" ] || break; sleep 0.1; done
@@ -280,6 +351,7 @@ down() {
       stop_pid "$(basename "$f" .pid)" "$f"
     done
   done
+  rm -f "$STATE/runtime"
   if [ -f "$STATE/started-redis" ]; then
     redis-cli -p 6379 shutdown >/dev/null 2>&1 || true
     rm -f "$STATE/started-redis"; say "Redis: stopped (started by make up)"
