@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,15 @@ test: ## Run every test against the real Redis, RabbitMQ and Postgres
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+images: ## Build the six images, sioms/<name>:<version> (REGISTRY=host/org/ to prefix them)
+	@scripts/images.sh build
+
+push: ## Push the images `make images` built (docker login first)
+	@scripts/images.sh push
+
+check-delivery: ## hadolint, compose config and schema, promtool, shellcheck (part of make test)
+	@scripts/check-delivery.sh
 
 schemathesis: ## Fuzz the running gateway (make up first) against the OpenAPI document
 	@scripts/schemathesis.sh

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: checks the servers, runs every crate's tests, then the end-to-end tests against a
-# whole stack started the way `make up` starts it (STACK=e2e: its own ports, key prefix,
-# exchange, queues and databases, purged before and after), and ends with one overall line
-# "Summary: N passed, N failed, N skipped" adding up every test binary's result.
+# `make test`: checks the servers, runs every crate's tests, the delivery files' validators
+# (scripts/check-delivery.sh), then the end-to-end tests against a whole stack started the way
+# `make up` starts it (STACK=e2e: its own ports, key prefix, exchange, queues and databases,
+# purged before and after), then the container phase (scripts/test-containers.sh: the six images
+# built and run against the same servers), and ends with one overall line
+# "Summary: N passed, N failed, N skipped" adding up every test binary's and check's result.
+# Each phase prints how long it took.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/check-services.sh || exit 1
 log=$(mktemp)
 # A real rate limit on POST /orders (100/s, burst 500): the flash sale fits in the burst, and a
@@ -17,8 +20,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+phase_started=$SECONDS
+phase_done() { echo "== $1 took $((SECONDS - phase_started)) s =="; phase_started=$SECONDS; }
+
 cargo test --workspace --exclude e2e --all-features --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+phase_done "the crates' tests"
+
+echo "== delivery files: hadolint, compose, promtool, shellcheck =="
+scripts/check-delivery.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+phase_done "the delivery checks"
 
 echo "== end-to-end: starting the e2e stack (as make up does) =="
 e2e_stack down >/dev/null 2>&1
@@ -45,6 +57,13 @@ else
   echo "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out" | tee -a "$log"
   status=1
 fi
+e2e_stack down >/dev/null 2>&1
+phase_done "the end-to-end phase"
+
+echo "== containers: the six images, built and run against the same servers =="
+scripts/test-containers.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+phase_done "the container phase"
 
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "Summary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
