@@ -29,6 +29,15 @@ fi
 name() { echo "${REGISTRY}sioms/$1"; }
 
 case "${1:-build}" in
+  build | push | sizes)
+    docker info >/dev/null 2>&1 || {
+      echo "No container engine answers (docker info failed): install and start Docker first." >&2
+      exit 1
+    }
+    ;;
+esac
+
+case "${1:-build}" in
   build)
     for image in "${IMAGES[@]}"; do
       echo "== $(name "$image"):$TAG"
