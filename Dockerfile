@@ -61,9 +61,12 @@ LABEL org.opencontainers.image.vendor="SIOMS" \
       org.opencontainers.image.revision="${REVISION}"
 
 FROM base AS runtime
-# Listen on every interface of the container; log one JSON object per line for log shippers.
+ARG REVISION=unknown
+# Listen on every interface of the container; log one JSON object per line for log shippers;
+# the revision goes into sioms_build_info.
 ENV HOST=0.0.0.0 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    SIOMS_REVISION=${REVISION}
 # A numeric user, so Kubernetes' runAsNonRoot can verify it without a passwd entry.
 USER 10001:10001
 

@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
-use platform::{consumer::first_delivery, event::EventEnvelope, postgres::DbError};
+use platform::{
+    consumer::{Applied, first_delivery},
+    event::EventEnvelope,
+    postgres::DbError,
+};
 use serde_json::Value;
 
 fn text<'a>(data: &'a Value, field: &str) -> anyhow::Result<&'a str> {
@@ -23,12 +27,11 @@ fn day_of(at: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Applies `event` (once); events of other types are recorded and ignored.
-pub async fn apply(pool: &Pool, event: &EventEnvelope) -> anyhow::Result<()> {
+pub async fn apply(pool: &Pool, event: &EventEnvelope) -> anyhow::Result<Applied> {
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     if !first_delivery(&tx, event.event_id).await? {
-        metrics::counter!("analytics_duplicates_total").increment(1);
-        return Ok(());
+        return Ok(Applied::Duplicate);
     }
     let data = &event.data;
     let day = day_of(event.occurred_at);
@@ -102,5 +105,5 @@ pub async fn apply(pool: &Pool, event: &EventEnvelope) -> anyhow::Result<()> {
         _ => {}
     }
     tx.commit().await?;
-    Ok(())
+    Ok(Applied::Done)
 }

@@ -14,7 +14,7 @@ use platform::amqp::ConfirmingPublisher;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::StockStore;
+use crate::store::{EVENT_SOURCE, StockStore};
 
 /// Events read from one stream per publish round: bounded so one busy item cannot starve others.
 const BATCH: usize = 256;
@@ -94,7 +94,10 @@ impl OutboxRelay {
             Ok(keys) => {
                 match self.store.outbox_backlog(&keys).await {
                     Ok(backlog) => {
-                        metrics::gauge!("inventory_outbox_backlog_events").set(backlog as f64);
+                        metrics::gauge!("outbox_backlog_events", "service" => EVENT_SOURCE)
+                            .set(backlog.events as f64);
+                        metrics::gauge!("outbox_oldest_age_seconds", "service" => EVENT_SOURCE)
+                            .set(backlog.oldest_age.as_secs_f64());
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot measure the outbox backlog"),
                 }
@@ -114,7 +117,8 @@ impl OutboxRelay {
                     self.pending.remove(&key);
                 }
                 Err(e) => {
-                    metrics::counter!("inventory_outbox_publish_failures_total").increment(1);
+                    metrics::counter!("outbox_publish_failures_total", "service" => EVENT_SOURCE)
+                        .increment(1);
                     tracing::warn!(error = format!("{e:#}"), stream = %key, "cannot relay events yet; will retry");
                     return false;
                 }
@@ -133,7 +137,8 @@ impl OutboxRelay {
             let (ids, events): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
             self.publisher.publish_all(&events).await?;
             self.store.ack_outbox(key, &ids).await?;
-            metrics::counter!("inventory_outbox_published_total").increment(events.len() as u64);
+            metrics::counter!("outbox_published_total", "service" => EVENT_SOURCE)
+                .increment(events.len() as u64);
             if ids.len() < BATCH {
                 return Ok(());
             }

@@ -3,7 +3,11 @@
 //! fails the event is retried and the mail may go out twice (at least once); no alert is lost.
 
 use deadpool_postgres::Pool;
-use platform::{consumer::first_delivery, event::EventEnvelope, postgres::DbError};
+use platform::{
+    consumer::{Applied, first_delivery},
+    event::EventEnvelope,
+    postgres::DbError,
+};
 use serde_json::Value;
 
 use crate::mail::{Mail, MailTransport};
@@ -73,9 +77,9 @@ pub async fn apply(
     transport: &dyn MailTransport,
     recipients: &[String],
     event: &EventEnvelope,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Applied> {
     let Some((kind, subject, body)) = compose(event)? else {
-        return Ok(());
+        return Ok(Applied::Done);
     };
     if event.data["item_id"].is_null() {
         anyhow::bail!("a {} event without item_id", event.kind);
@@ -83,8 +87,7 @@ pub async fn apply(
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     if !first_delivery(&tx, event.event_id).await? {
-        metrics::counter!("notifier_duplicates_total").increment(1);
-        return Ok(());
+        return Ok(Applied::Duplicate);
     }
     for to in recipients {
         tx.execute(
@@ -103,5 +106,5 @@ pub async fn apply(
         metrics::counter!("notifier_alerts_total", "kind" => kind).increment(1);
     }
     tx.commit().await?;
-    Ok(())
+    Ok(Applied::Done)
 }

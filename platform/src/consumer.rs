@@ -152,9 +152,28 @@ impl ConsumerSettings {
     }
 }
 
-/// A handler: applies one event; `Ok` means its effect is committed.
+/// What a handler did with an event it took without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Its effect is committed (for an event type the consumer does not act on: nothing was owed).
+    Done,
+    /// Its `event_id` was processed before (a redelivery or a duplicate): nothing was done again.
+    Duplicate,
+}
+
+impl Applied {
+    /// The `outcome` label of `consumer_events_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// A handler: applies one event; `Ok` means its effect is committed (or was already).
 pub type Handler =
-    Arc<dyn Fn(EventEnvelope) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+    Arc<dyn Fn(EventEnvelope) -> BoxFuture<'static, anyhow::Result<Applied>> + Send + Sync>;
 
 /// A consumer of one queue.
 pub struct EventConsumer {
@@ -292,8 +311,8 @@ impl EventConsumer {
         metrics::histogram!("consumer_handle_duration_seconds", "queue" => s.queue.clone())
             .record(started.elapsed().as_secs_f64());
         match outcome {
-            Ok(()) => {
-                metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => "processed").increment(1);
+            Ok(applied) => {
+                metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => applied.label()).increment(1);
                 if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
                     // After a reconnect the broker redelivers; the handler's dedupe absorbs it.
                     tracing::warn!(queue = %s.queue, error = %e, "ack failed; the event will be redelivered and deduplicated");
@@ -304,7 +323,7 @@ impl EventConsumer {
                 let (target, outcome) = if next as usize <= s.retry_delays.len() {
                     (s.retry_queue(next as usize), "retried")
                 } else {
-                    (s.dead_queue(), "parked")
+                    (s.dead_queue(), "dead_lettered")
                 };
                 tracing::warn!(queue = %s.queue, attempt = next, %target, error = format!("{error:#}"), "event failed");
                 metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => outcome).increment(1);

@@ -37,6 +37,15 @@ use crate::domain::{Item, ItemId, ItemName, Ledger, Line, ReservationId, StockLe
 /// The service name put in every event's `source`.
 pub const EVENT_SOURCE: &str = "inventory-svc";
 
+/// What waits in the outbox streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Events not yet published.
+    pub events: u64,
+    /// How long the oldest of them has waited.
+    pub oldest_age: Duration,
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -630,19 +639,41 @@ impl StockStore {
         .await
     }
 
-    /// The number of events waiting in the given outbox streams.
-    pub async fn outbox_backlog(&self, keys: &[String]) -> Result<u64, StoreError> {
+    /// How many events wait in the given outbox streams, and how long the oldest has waited
+    /// (zero when none does). A stream entry's id starts with the milliseconds it was added at.
+    pub async fn outbox_backlog(&self, keys: &[String]) -> Result<OutboxBacklog, StoreError> {
         if keys.is_empty() {
-            return Ok(0);
+            return Ok(OutboxBacklog::default());
         }
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let mut pipe = redis::pipe();
+            let mut lens = redis::pipe();
+            let mut heads = redis::pipe();
             for k in keys {
-                pipe.cmd("XLEN").arg(k);
+                lens.cmd("XLEN").arg(k);
+                heads
+                    .cmd("XRANGE")
+                    .arg(k)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1);
             }
-            let lens: Vec<u64> = pipe.query_async(&mut conn).await?;
-            Ok(lens.iter().sum())
+            let lens: Vec<u64> = lens.query_async(&mut conn).await?;
+            let heads: Vec<redis::streams::StreamRangeReply> = heads.query_async(&mut conn).await?;
+            let oldest_ms = heads
+                .iter()
+                .filter_map(|r| r.ids.first())
+                .filter_map(|e| e.id.split('-').next()?.parse::<i64>().ok())
+                .min();
+            let oldest_age = oldest_ms.map_or(Duration::ZERO, |ms| {
+                let age_ms = now_ms().saturating_sub(ms);
+                Duration::from_millis(u64::try_from(age_ms).unwrap_or(0))
+            });
+            Ok(OutboxBacklog {
+                events: lens.iter().sum(),
+                oldest_age,
+            })
         })
         .await
     }
