@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: environment variables (its queue, bindings, retry levels, database).
 //! - [`aggregates`]: applying one event, with its id recorded in the same transaction.
+//! - [`gauges`]: `analytics_items_below_threshold`, refreshed on a timer.
 //! - [`routes`]: `GET /report/orders`, `GET /report/low-stock`.
 //!
 //! The queue handling (prefetch, retries, dead letters, reconnects) is
@@ -12,6 +13,7 @@
 
 pub mod aggregates;
 pub mod config;
+pub mod gauges;
 pub mod routes;
 
 use std::sync::Arc;
@@ -34,9 +36,9 @@ pub fn migrations() -> platform::postgres::Migrations {
 pub struct Application(ConsumerService);
 
 impl Application {
-    /// Migrates, binds the read API and prepares the consumer.
+    /// Migrates, binds the read API and prepares the consumer and its gauges.
     pub async fn build(config: AnalyticsConfig) -> anyhow::Result<Self> {
-        ConsumerService::build(
+        let service = ConsumerService::build(
             "analytics-consumer",
             &config.http,
             &config.postgres,
@@ -50,8 +52,11 @@ impl Application {
             },
             routes::register,
         )
-        .await
-        .map(Self)
+        .await?;
+        let pool = service.pool().clone();
+        Ok(Self(service.with_worker(platform::run::worker(
+            move |stop| gauges::run(pool, stop),
+        ))))
     }
 
     /// The bound port.

@@ -503,6 +503,8 @@ pub struct ConsumerService {
     port: u16,
     server: actix_web::dev::Server,
     consumer: EventConsumer,
+    pool: deadpool_postgres::Pool,
+    workers: Vec<crate::run::Worker>,
 }
 
 impl ConsumerService {
@@ -532,7 +534,7 @@ impl ConsumerService {
                 consumer.ready(),
                 "not consuming (broker unreachable?)",
             );
-        let data = actix_web::web::Data::new(pool);
+        let data = actix_web::web::Data::new(pool.clone());
         let listener = crate::http::bind(http)?;
         let port = listener.local_addr()?.port();
         let server = crate::http::serve(http, listener, readiness, prometheus, move |cfg| {
@@ -542,12 +544,26 @@ impl ConsumerService {
             port,
             server,
             consumer,
+            pool,
+            workers: Vec::new(),
         })
+    }
+
+    /// Adds a background task that runs beside the consumer and stops before it.
+    #[must_use]
+    pub fn with_worker(mut self, worker: crate::run::Worker) -> Self {
+        self.workers.push(worker);
+        self
     }
 
     /// The read API's port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The pool over the consumer's own database.
+    pub fn pool(&self) -> &deadpool_postgres::Pool {
+        &self.pool
     }
 
     /// Serves and consumes until `shutdown`; then stops the API, and the consumer finishes the
@@ -557,7 +573,7 @@ impl ConsumerService {
         crate::run::until_stopped(
             self.server,
             shutdown,
-            Vec::new(),
+            self.workers,
             crate::run::worker(move |t| consumer.run(t)),
         )
         .await

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use analytics_consumer::gauges;
 use chrono::{TimeZone, Utc};
 use platform::testing::{self, eventually};
 use serde_json::json;
@@ -50,7 +51,7 @@ async fn order_report_counts_each_outcome_and_nets_cancelled_revenue() {
 }
 
 #[tokio::test]
-async fn low_stock_report_follows_restocks_and_ignores_stale_versions() {
+async fn low_stock_report_and_gauge_follow_restocks_and_ignore_stale_versions() {
     let amqp = testing::amqp_config();
     let place = Place::new(&amqp).await;
     let c = spawn_consumer(&place, None).await;
@@ -72,6 +73,9 @@ async fn low_stock_report_follows_restocks_and_ignores_stale_versions() {
         })
         .await
     );
+    // The gauge counts what the report lists.
+    let pool = platform::postgres::pool(&place.db.config).unwrap();
+    assert_eq!(gauges::items_below_threshold(&pool).await.unwrap(), 2);
     // A restock of a, and a late (older) event for c that must not win.
     publish(
         &amqp,
@@ -93,6 +97,7 @@ async fn low_stock_report_follows_restocks_and_ignores_stale_versions() {
         low,
         json!({"items": [{"item_id": "c", "name": "Item c", "stock": 9, "threshold": 10}]})
     );
+    assert_eq!(gauges::items_below_threshold(&pool).await.unwrap(), 1);
     c.stop().await;
     clean_up(&[&place]);
 }

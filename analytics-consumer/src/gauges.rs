@@ -1,0 +1,38 @@
+//! Gauges read from the aggregates on a timer: `analytics_items_below_threshold`, the number of
+//! items whose last known stock is below their threshold (what `/report/low-stock` lists).
+//! A partial index keeps the count to the low items alone.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use platform::postgres::DbError;
+use tokio_util::sync::CancellationToken;
+
+/// How often the gauges are refreshed: well inside a 15 s scrape interval.
+pub const REFRESH: Duration = Duration::from_secs(5);
+
+/// Refreshes the gauges every [`REFRESH`] until `stop`.
+pub async fn run(pool: Pool, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {
+                match items_below_threshold(&pool).await {
+                    Ok(n) => metrics::gauge!("analytics_items_below_threshold").set(n as f64),
+                    Err(e) => tracing::warn!(error = %e, "cannot count the items below their threshold"),
+                }
+            }
+        }
+    }
+}
+
+/// How many items are below their threshold now.
+pub async fn items_below_threshold(pool: &Pool) -> Result<i64, DbError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one("SELECT count(*) FROM items WHERE stock < threshold", &[])
+        .await?;
+    Ok(row.get(0))
+}
