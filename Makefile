@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery load bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ openapi: ## Regenerate api-docs/openapi.json from the code (commit it)
 
 fmt: ## Format the code
 	cargo fmt --all
+
+load: ## Locust against the running gateway (USERS=50 TIME=1m; GATEWAY=url), HTML report in .stack/loadtest/
+	@scripts/load.sh $(or $(USERS),50) $(or $(TIME),1m) $(or $(GATEWAY),http://127.0.0.1:8080)
 
 bench: ## Orders/s and latency of POST /orders through the gateway of a running stack (make up first)
 	@scripts/bench-gateway.sh

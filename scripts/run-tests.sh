@@ -51,6 +51,14 @@ if e2e_stack up; then
     echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (schemathesis)" | tee -a "$log"
     status=1
   fi
+
+  echo "== load: a short headless Locust run (loadtest/) through the e2e gateway =="
+  if scripts/load.sh 10 20s http://127.0.0.1:18080 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored (locust)" | tee -a "$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (locust)" | tee -a "$log"
+    status=1
+  fi
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2
