@@ -59,6 +59,11 @@ if e2e_stack up; then
     echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (locust)" | tee -a "$log"
     status=1
   fi
+
+  # Prometheus (Debian's, started with the stack on :18089) has scraped all of the above.
+  echo "== dashboards: every panel's query and every rule against the e2e stack's Prometheus =="
+  python3 scripts/check-dashboards.py http://127.0.0.1:18089 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2
