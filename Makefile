@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery load bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible load bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ push: ## Push the images `make images` built (docker login first)
 
 check-delivery: ## hadolint, compose config and schema, promtool, shellcheck (part of make test)
 	@scripts/check-delivery.sh
+
+check-chart: ## helm lint --strict, kubernetes-validate --strict and the hardening test of the chart (part of make test)
+	@scripts/check-chart.sh
+
+check-ansible: ## ansible-playbook --syntax-check, ansible-lint (production), the cluster-free roles twice (part of make test)
+	@scripts/check-ansible.sh
 
 schemathesis: ## Fuzz the running gateway (make up first) against the OpenAPI document
 	@scripts/schemathesis.sh

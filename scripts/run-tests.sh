@@ -30,6 +30,12 @@ phase_done "the crates' tests"
 echo "== delivery files: hadolint, compose, promtool, shellcheck =="
 scripts/check-delivery.sh 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== the Helm chart: lint, Kubernetes schema, hardening =="
+scripts/check-chart.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== Ansible: syntax, ansible-lint (production), the cluster-free roles twice =="
+scripts/check-ansible.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 phase_done "the delivery checks"
 
 echo "== end-to-end: starting the e2e stack (as make up does) =="
