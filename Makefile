@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible load bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins load bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ check-chart: ## helm lint --strict, kubernetes-validate --strict and the hardeni
 
 check-ansible: ## ansible-playbook --syntax-check, ansible-lint (production), the cluster-free roles twice (part of make test)
 	@scripts/check-ansible.sh
+
+check-workflows: ## actionlint (with shellcheck), the workflow and dependabot schemas, SHA-pinned actions (part of make test)
+	@scripts/check-workflows.sh
+
+check-jenkins: ## the Jenkinsfile and its shared library parse (Groovy) and have the required structure (part of make test)
+	@scripts/check-jenkins.sh
 
 schemathesis: ## Fuzz the running gateway (make up first) against the OpenAPI document
 	@scripts/schemathesis.sh

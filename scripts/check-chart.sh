@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Helm chart's proof, as `make test` runs it (`make check-chart` alone). For the default
-# values (external Redis, Postgres and RabbitMQ, the chart's own Secret from test values) and
-# for values-dev.yaml (the dev data stores):
+# values (external Redis, Postgres and RabbitMQ, the chart's own Secret from test values), for
+# values-dev.yaml (the dev data stores) and for values-staging.yaml and values-production.yaml
+# (an existing Secret):
 #   helm lint --strict
 #   helm template, then kubernetes-validate --strict on every manifest it renders
 #   deploy/helm/tests/hardening.py on the rendered manifests (securityContext, probes,
@@ -50,10 +51,8 @@ SECRET_VALUES=(sentinel-admin-token-7f3a "redis://:sentinel-redis-pw-7f3a@redis.
   "postgres://sioms:sentinel-pg-pw-7f3a@postgres.example:5432")
 DEFAULT_FLAGS=(--set "global.secrets.adminToken=${SECRET_VALUES[0]}" --set "global.secrets.redisUrl=${SECRET_VALUES[1]}"
   --set "global.secrets.amqpUrl=${SECRET_VALUES[2]}" --set "global.secrets.postgresUrl=${SECRET_VALUES[3]}")
-DEV_FLAGS=(-f "$chart/values-dev.yaml")
-
-for variant in default dev; do
-  if [ "$variant" = default ]; then flags=("${DEFAULT_FLAGS[@]}"); else flags=("${DEV_FLAGS[@]}"); fi
+for variant in default dev staging production; do
+  if [ "$variant" = default ]; then flags=("${DEFAULT_FLAGS[@]}"); else flags=(-f "$chart/values-$variant.yaml"); fi
   run "helm lint --strict ($variant values)" "$helm" lint --strict "$chart" "${flags[@]}"
   rendered=$out/$variant.yaml
   if "$helm" template sioms "$chart" --namespace sioms "${flags[@]}" >"$rendered" 2>"$out/$variant.err"; then

@@ -36,6 +36,12 @@ scripts/check-chart.sh 2>&1 | tee -a "$log"
 echo "== Ansible: syntax, ansible-lint (production), the cluster-free roles twice =="
 scripts/check-ansible.sh 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== GitHub Actions: actionlint with shellcheck, the workflow schemas, pinned actions =="
+scripts/check-workflows.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+echo "== Jenkins: the Jenkinsfile and its library parse and have the required structure =="
+scripts/check-jenkins.sh 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 phase_done "the delivery checks"
 
 echo "== end-to-end: starting the e2e stack (as make up does) =="
