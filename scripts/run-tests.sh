@@ -23,25 +23,36 @@ trap cleanup EXIT
 phase_started=$SECONDS
 phase_done() { echo "== $1 took $((SECONDS - phase_started)) s =="; phase_started=$SECONDS; }
 
+# A step that prints its own "test result:" lines; a non-zero exit fails the run.
+step() { # title command...
+  echo "== $1 =="
+  shift
+  "$@" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
+
+# A command that prints no "test result:" line of its own: it counts as one test, by its exit.
+counted() { # name title command...
+  local name=$1
+  echo "== $2 =="
+  shift 2
+  if "$@" 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed; 0 ignored ($name)" | tee -a "$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored ($name)" | tee -a "$log"
+    status=1
+  fi
+}
+
 cargo test --workspace --exclude e2e --all-features --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 phase_done "the crates' tests"
 
-echo "== delivery files: hadolint, compose, promtool, shellcheck =="
-scripts/check-delivery.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-echo "== the Helm chart: lint, Kubernetes schema, hardening =="
-scripts/check-chart.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-echo "== Ansible: syntax, ansible-lint (production), the cluster-free roles twice =="
-scripts/check-ansible.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-echo "== GitHub Actions: actionlint with shellcheck, the workflow schemas, pinned actions =="
-scripts/check-workflows.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-echo "== Jenkins: the Jenkinsfile and its library parse and have the required structure =="
-scripts/check-jenkins.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+step "delivery files: hadolint, compose, promtool, shellcheck" scripts/check-delivery.sh
+step "the Helm chart: lint, Kubernetes schema, hardening" scripts/check-chart.sh
+step "Ansible: syntax, ansible-lint (production), the cluster-free roles twice" scripts/check-ansible.sh
+step "GitHub Actions: actionlint with shellcheck, the workflow schemas, pinned actions" scripts/check-workflows.sh
+step "Jenkins: the Jenkinsfile and its library parse and have the required structure" scripts/check-jenkins.sh
 phase_done "the delivery checks"
 
 echo "== end-to-end: starting the e2e stack (as make up does) =="
@@ -53,29 +64,15 @@ if e2e_stack up; then
   source .env.example
   [ -f .env ] && source .env
   set +a
-  E2E_GATEWAY=http://127.0.0.1:18080 cargo test -p e2e --locked -- --test-threads=1 2>&1 | tee -a "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-
-  echo "== schemathesis: the OpenAPI document against the e2e gateway =="
-  if scripts/schemathesis.sh http://127.0.0.1:18080 2>&1 | tee -a "$log"; then
-    echo "test result: ok. 1 passed; 0 failed; 0 ignored (schemathesis)" | tee -a "$log"
-  else
-    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (schemathesis)" | tee -a "$log"
-    status=1
-  fi
-
-  echo "== load: a short headless Locust run (loadtest/) through the e2e gateway =="
-  if scripts/load.sh 10 20s http://127.0.0.1:18080 2>&1 | tee -a "$log"; then
-    echo "test result: ok. 1 passed; 0 failed; 0 ignored (locust)" | tee -a "$log"
-  else
-    echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (locust)" | tee -a "$log"
-    status=1
-  fi
-
+  step "end-to-end tests through the e2e gateway" \
+    env E2E_GATEWAY=http://127.0.0.1:18080 cargo test -p e2e --locked -- --test-threads=1
+  counted schemathesis "schemathesis: the OpenAPI document against the e2e gateway" \
+    scripts/schemathesis.sh http://127.0.0.1:18080
+  counted locust "load: a short headless Locust run (loadtest/) through the e2e gateway" \
+    scripts/load.sh 10 20s http://127.0.0.1:18080
   # Prometheus (Debian's, started with the stack on :18089) has scraped all of the above.
-  echo "== dashboards: every panel's query and every rule against the e2e stack's Prometheus =="
-  python3 scripts/check-dashboards.py http://127.0.0.1:18089 2>&1 | tee -a "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  step "dashboards: every panel's query and every rule against the e2e stack's Prometheus" \
+    python3 scripts/check-dashboards.py http://127.0.0.1:18089
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2
@@ -85,9 +82,7 @@ fi
 e2e_stack down >/dev/null 2>&1
 phase_done "the end-to-end phase"
 
-echo "== containers: the six images, built and run against the same servers =="
-scripts/test-containers.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+step "containers: the six images, built and run against the same servers" scripts/test-containers.sh
 phase_done "the container phase"
 
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
