@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins load bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins audit chaos load bench bench-inventory bench-orders bench-consumers
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ openapi: ## Regenerate api-docs/openapi.json from the code (commit it)
 
 fmt: ## Format the code
 	cargo fmt --all
+
+audit: ## Reconcile Redis, Postgres and the read side of a running stack (STACK=dev by default); non-zero on a discrepancy
+	@scripts/audit.sh
+
+chaos: ## The fault suite: kills, drops and restarts under a load of careful clients, then the auditor (its own stack)
+	@scripts/chaos.sh
 
 load: ## Locust against the running gateway (USERS=50 TIME=1m; GATEWAY=url), HTML report in .stack/loadtest/
 	@scripts/load.sh $(or $(USERS),50) $(or $(TIME),1m) $(or $(GATEWAY),http://127.0.0.1:8080)

@@ -8,6 +8,8 @@
 #         unless already running; renders and starts the NGINX gateway; waits until every
 #         /readyz answers; seeds a small demo catalog with prices. Running it twice is harmless.
 # down:   stops what `up` started (services, gateway, and servers it had to start), nothing else.
+# env:    prints the stack's addresses and names (gateway, Redis and its key prefix, each
+#         database and queue) as shell assignments, for `make audit` and `make chaos`.
 # purge:  (after down) deletes the stack's data: its Redis keys, queues and databases (its empty
 #         exchange stays; it is declared again on the next start anyway).
 #
@@ -19,6 +21,10 @@
 # native processes, on the host's network and against the same servers, as containers named
 # sioms-<STACK>-<instance> (logs: docker logs). IMAGE_TAG picks the tag (default latest) and
 # REGISTRY a registry prefix. This is how `make test` proves the images.
+#
+# Native processes run in sessions of their own (setsid), so they outlive the shell, terminal or
+# process group that ran `make up` (a Ctrl-C there, or a CI step ending, does not reach them).
+# Nothing supervises them: `make up` again restarts whatever died and leaves the rest alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +42,10 @@ source "$ENV_FILE"
 set +a
 
 REPLICAS=${REPLICAS:-1}
+# REDIS_PORT other than 6379: the stack uses (and if need be starts, with the shipped AOF
+# configuration) its own Redis there, e.g. the fault suite's, which it may kill.
+REDIS_PORT=${REDIS_PORT:-6379}
+[ "$REDIS_PORT" = 6379 ] || export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 # The runtime a stack was started with is remembered, so `down` and `status` need not be told.
 STARTED_AS=$(cat "$STATE/runtime" 2>/dev/null || true)
 RUNTIME=${RUNTIME:-${STARTED_AS:-native}}
@@ -104,16 +114,16 @@ apt_install() {
 }
 
 ensure_redis() {
-  if answers 6379; then say "Redis: reusing the one on :6379"; return; fi
+  if answers "$REDIS_PORT"; then say "Redis: reusing the one on :$REDIS_PORT"; return; fi
   command -v redis-server >/dev/null || apt_install redis-server
   mkdir -p "$STATE/redis"
   # Our own Redis uses the shipped durable configuration (append-only file).
-  redis-server "$ROOT/deploy/redis/redis.conf" --port 6379 --bind 127.0.0.1 \
+  redis-server "$ROOT/deploy/redis/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 \
     --dir "$STATE/redis" --daemonize yes --pidfile "$PIDS/redis.pid" \
     --logfile "$LOGS/redis.log"
-  for _ in $(seq 50); do answers 6379 && break; sleep 0.2; done
+  for _ in $(seq 50); do answers "$REDIS_PORT" && break; sleep 0.2; done
   touch "$STATE/started-redis"
-  say "Redis: started on :6379 (AOF in $STATE/redis)"
+  say "Redis: started on :$REDIS_PORT (AOF in $STATE/redis)"
 }
 
 ensure_rabbitmq() {
@@ -295,9 +305,9 @@ start_prometheus() {
     return
   fi
   if answers "$PROMETHEUS_PORT"; then say "Port $PROMETHEUS_PORT is taken by something else; free it for Prometheus (or PROMETHEUS=0)." >&2; exit 1; fi
-  nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+  setsid prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
-    >>"$LOGS/prometheus.log" 2>&1 &
+    >>"$LOGS/prometheus.log" 2>&1 </dev/null &
   echo $! >"$PIDS/prometheus.pid"
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null 2>&1 ||
@@ -350,7 +360,7 @@ up() {
           run_container "$instance" "$name" "${SERVICE_VARS[@]}"
       else
         PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
-          nohup "$ROOT/target/release/$name" >>"$LOGS/$instance.log" 2>&1 &
+          setsid "$ROOT/target/release/$name" >>"$LOGS/$instance.log" 2>&1 </dev/null &
         echo $! >"$PIDS/$instance.pid"
       fi
       wait_ready "$instance" "$port"
@@ -412,7 +422,7 @@ down() {
   done
   rm -f "$STATE/runtime"
   if [ -f "$STATE/started-redis" ]; then
-    redis-cli -p 6379 shutdown >/dev/null 2>&1 || true
+    redis-cli -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
     rm -f "$STATE/started-redis"; say "Redis: stopped (started by make up)"
   fi
   if [ -f "$STATE/started-postgres" ]; then
@@ -426,7 +436,7 @@ down() {
 }
 
 purge() {
-  redis-cli --scan --pattern "${REDIS_KEY_PREFIX}*" | xargs -r redis-cli del >/dev/null || true
+  redis-cli -p "$REDIS_PORT" --scan --pattern "${REDIS_KEY_PREFIX}*" | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null || true
   for s in "${SERVICES[@]}"; do
     set -- $s
     [ "$3" = "-" ] || pg_admin -d postgres -c "DROP DATABASE IF EXISTS $DB_PREFIX$3 WITH (FORCE)" || true
@@ -466,10 +476,36 @@ status() {
   fi
 }
 
+# The stack's addresses and names, as shell assignments for the tools that work on a running
+# stack (`eval "$(scripts/stack.sh env)"`: the auditor, the fault suite).
+env_of_stack() {
+  local s name db queue
+  cat <<ENV
+STACK=$STACK
+STACK_STATE=$STATE
+STACK_RUNTIME=$RUNTIME
+GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
+ADMIN_TOKEN=$ADMIN_TOKEN
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+REDIS_PORT=$REDIS_PORT
+REDIS_KEY_PREFIX=$REDIS_KEY_PREFIX
+AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+EVENTS_EXCHANGE=$EVENTS_EXCHANGE
+ENV
+  for s in "${SERVICES[@]}"; do
+    set -- $s
+    name=$(echo "${1%%-*}" | tr '[:lower:]' '[:upper:]') db=$3 queue=$4
+    [ "$db" = "-" ] || echo "${name}_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:5432/$DB_PREFIX$db"
+    [ "$queue" = "-" ] || echo "${name}_QUEUE=$QUEUE_PREFIX$queue"
+    echo "${name}_URL=http://127.0.0.1:$(port_of "$2" 0)"
+  done
+}
+
 case "${1:-}" in
   up) up ;;
+  env) env_of_stack ;;
   down) down ;;
   status) status ;;
   purge) purge ;;
-  *) say "usage: $0 up|down|status|purge" >&2; exit 2 ;;
+  *) say "usage: $0 up|down|status|purge|env" >&2; exit 2 ;;
 esac
