@@ -4,13 +4,17 @@
 //! Placing an order:
 //!
 //! 1. claim the `Idempotency-Key` (if any): a finished request's answer is replayed, a
-//!    different body is a 422, a request still in flight is waited for (then 409);
+//!    different body is a 422, a request still in flight in a live process is waited for (then
+//!    409). A claim whose process is gone is taken over at once, and the hold it may have left
+//!    is released first (see [`crate::incarnation`]);
 //! 2. quote the price at pricing-svc (an unpriced item is a 422, an unknown one a 404);
 //! 3. reserve the units at inventory-svc under the order id (short stock: the order is written
 //!    as `rejected` with an `order_rejected` event, and answered 409);
 //! 4. write the order as `confirmed` with its `order_created` event (and the keyed response) in
 //!    one transaction; if that fails, release the hold and answer 503: no stock leaks, and if
-//!    this process dies first, the hold expires by itself;
+//!    this process dies first, the hold expires by itself (or a retry releases it). The write
+//!    only happens while this request still owns its key: one whose claim was taken over
+//!    writes nothing, releases its hold and answers what the new owner answers;
 //! 5. confirm the hold at inventory-svc. If that call fails the order stays `pending_confirm`
 //!    and [`crate::stock_sync`] confirms it later; should the hold have run out meanwhile, the
 //!    order is cancelled with an `order_cancelled` event, so no order is ever confirmed without
@@ -26,7 +30,7 @@ use uuid::Uuid;
 use crate::{
     clients::{CallError, InventoryClient, PricingClient, Reservation, Settlement},
     domain::{ItemId, Order, OrderRequest, OrderStatus, Quote},
-    store::{KeyClaim, KeyedResponse, OrderStore, StockState},
+    store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
 };
 
 /// An answer to `POST /orders`: its status, body and the order it is about (for `Location`).
@@ -51,6 +55,14 @@ impl Placed {
     }
 }
 
+/// One attempt at placing an order under a claimed key.
+enum Attempt {
+    /// The request's answer.
+    Answered(Placed),
+    /// Nothing was written: the key was taken over meanwhile; the new owner answers.
+    Superseded,
+}
+
 /// Everything placing an order needs.
 pub struct Checkout {
     /// Orders in Postgres.
@@ -61,10 +73,21 @@ pub struct Checkout {
     pub inventory: InventoryClient,
     /// How long a retry waits for the first request with its key.
     pub idempotency_wait: Duration,
-    /// When an unfinished key may be taken over.
+    /// When an unfinished key may be taken over although its owner seems alive.
     pub idempotency_stale_after: Duration,
+    /// This process's incarnation number, recorded in the keys it claims.
+    pub incarnation: i64,
     /// Wakes the outbox relay after a commit.
     pub relay_waker: std::sync::Arc<tokio::sync::Notify>,
+}
+
+fn in_progress() -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "request-in-progress",
+        "Request in progress",
+        "a request with this Idempotency-Key is still being handled; retry in a moment",
+    )
 }
 
 fn dependency_problem(e: &CallError) -> Problem {
@@ -83,9 +106,14 @@ impl Checkout {
         request_id: &str,
     ) -> Result<Placed, Problem> {
         let Some(key) = key else {
-            return self
+            return match self
                 .place_new(Uuid::now_v7(), request, None, request_id)
-                .await;
+                .await?
+            {
+                Attempt::Answered(placed) => Ok(placed),
+                // Only a keyed request can lose its key.
+                Attempt::Superseded => Err(in_progress()),
+            };
         };
         let fingerprint = request.fingerprint();
         let deadline = tokio::time::Instant::now() + self.idempotency_wait;
@@ -96,18 +124,32 @@ impl Checkout {
                     key,
                     &fingerprint,
                     Uuid::now_v7(),
+                    self.incarnation,
                     self.idempotency_stale_after,
                 )
                 .await?;
             match claim {
-                KeyClaim::Owned(order_id) => {
-                    let placed = self
+                KeyClaim::Owned { order_id, previous } => {
+                    if let Some(abandoned) = previous {
+                        // Its request may have reserved before its process died: give that
+                        // back now rather than when the hold expires (a release of nothing
+                        // also fences a reserve still on its way).
+                        tracing::info!(%abandoned, %order_id, "took over an Idempotency-Key whose request never finished");
+                        self.release(abandoned, &request.item_id, request.quantity, request_id)
+                            .await;
+                    }
+                    let attempt = self
                         .place_new(order_id, request, Some(key), request_id)
                         .await;
+                    let placed = match attempt {
+                        Ok(Attempt::Superseded) => continue,
+                        Ok(Attempt::Answered(placed)) => Ok(placed),
+                        Err(problem) => Err(problem),
+                    };
                     if placed.as_ref().map_or(true, |p| p.status.is_server_error()) {
                         // A passing failure: let a retry with this key start afresh.
-                        if let Err(e) = self.store.release_key(key).await {
-                            tracing::warn!(error = %e, "cannot release an idempotency key; it frees itself when stale");
+                        if let Err(e) = self.store.release_key(key, order_id).await {
+                            tracing::warn!(error = %e, "cannot release an idempotency key; a retry takes it over");
                         }
                     }
                     return placed;
@@ -136,14 +178,7 @@ impl Checkout {
                 KeyClaim::InFlight if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                KeyClaim::InFlight => {
-                    return Err(Problem::new(
-                        StatusCode::CONFLICT,
-                        "request-in-progress",
-                        "Request in progress",
-                        "a request with this Idempotency-Key is still being handled; retry in a moment",
-                    ));
-                }
+                KeyClaim::InFlight => return Err(in_progress()),
             }
         }
     }
@@ -155,12 +190,12 @@ impl Checkout {
         request: &OrderRequest,
         key: Option<&str>,
         request_id: &str,
-    ) -> Result<Placed, Problem> {
+    ) -> Result<Attempt, Problem> {
         let item = &request.item_id;
         let quantity = request.quantity;
         let quote = match self.pricing.quote(item, request_id).await {
             Ok(Some(q)) => q,
-            Ok(None) => return self.refuse_unpriced(item, key, request_id).await,
+            Ok(None) => return self.refuse_unpriced(order_id, item, key, request_id).await,
             Err(e) => return Err(dependency_problem(&e)),
         };
         let now = platform::event::now_micros();
@@ -190,7 +225,9 @@ impl Checkout {
                 return self.reject(order, available, key).await;
             }
             Ok(Reservation::UnknownItem) => {
-                return self.finish_without_order(unknown_item(item), key).await;
+                return self
+                    .finish_without_order(order_id, unknown_item(item), key)
+                    .await;
             }
             Ok(Reservation::Refused(detail)) => {
                 tracing::error!(%order_id, %detail, "inventory refused a fresh reservation id");
@@ -209,10 +246,11 @@ impl Checkout {
         let body = serde_json::to_value(&order).map_err(|e| Problem::internal(&e.into()))?;
         let keyed = key.map(|k| KeyedResponse {
             key: k,
+            order_id,
             status: StatusCode::CREATED.as_u16(),
             body: &body,
         });
-        if let Err(e) = self
+        match self
             .store
             .insert(
                 &order,
@@ -222,12 +260,20 @@ impl Checkout {
             )
             .await
         {
-            tracing::error!(%order_id, error = %e, "cannot write a confirmed order; releasing its stock");
-            self.release(order_id, item, quantity, request_id).await;
-            metrics::counter!("orders_total", "outcome" => "failed").increment(1);
-            return Err(Problem::unavailable(
-                "the order could not be recorded; no stock was taken; retry shortly",
-            ));
+            Ok(Finished::Written) => {}
+            Ok(Finished::ClaimLost) => {
+                tracing::warn!(%order_id, "the Idempotency-Key was taken over meanwhile; giving back this attempt's stock");
+                self.release(order_id, item, quantity, request_id).await;
+                return Ok(Attempt::Superseded);
+            }
+            Err(e) => {
+                tracing::error!(%order_id, error = %e, "cannot write a confirmed order; releasing its stock");
+                self.release(order_id, item, quantity, request_id).await;
+                metrics::counter!("orders_total", "outcome" => "failed").increment(1);
+                return Err(Problem::unavailable(
+                    "the order could not be recorded; no stock was taken; retry shortly",
+                ));
+            }
         }
         self.relay_waker.notify_one();
         metrics::counter!("orders_total", "outcome" => "confirmed").increment(1);
@@ -246,11 +292,11 @@ impl Checkout {
                 tracing::warn!(%order_id, outcome = ?other, "reservation not confirmed yet; the stock sync will retry");
             }
         }
-        Ok(Placed {
+        Ok(Attempt::Answered(Placed {
             status: StatusCode::CREATED,
             body,
             order_id: Some(order_id),
-        })
+        }))
     }
 
     async fn release(
@@ -275,7 +321,7 @@ impl Checkout {
         mut order: Order,
         available: u64,
         key: Option<&str>,
-    ) -> Result<Placed, Problem> {
+    ) -> Result<Attempt, Problem> {
         order.status = OrderStatus::Rejected;
         order.reason = Some(format!(
             "insufficient stock: {} requested, {available} available",
@@ -297,24 +343,30 @@ impl Checkout {
         let placed = Placed::problem(&problem, Some(order.id));
         let keyed = key.map(|k| KeyedResponse {
             key: k,
+            order_id: order.id,
             status: placed.status.as_u16(),
             body: &placed.body,
         });
-        self.store
+        let finished = self
+            .store
             .insert(&order, StockState::None, kinds::ORDER_REJECTED, keyed)
             .await?;
+        if finished == Finished::ClaimLost {
+            return Ok(Attempt::Superseded);
+        }
         self.relay_waker.notify_one();
         metrics::counter!("orders_total", "outcome" => "rejected").increment(1);
-        Ok(placed)
+        Ok(Attempt::Answered(placed))
     }
 
     /// An item without a price: 404 when the item does not exist at all, else 422.
     async fn refuse_unpriced(
         &self,
+        order_id: Uuid,
         item: &ItemId,
         key: Option<&str>,
         request_id: &str,
-    ) -> Result<Placed, Problem> {
+    ) -> Result<Attempt, Problem> {
         let exists = self
             .inventory
             .item_exists(item, request_id)
@@ -331,26 +383,33 @@ impl Checkout {
         } else {
             unknown_item(item)
         };
-        self.finish_without_order(problem, key).await
+        self.finish_without_order(order_id, problem, key).await
     }
 
-    /// A final refusal that wrote no order: remembered for the key, then answered.
+    /// A final refusal that wrote no order: remembered for the key (claimed with `order_id`),
+    /// then answered.
     async fn finish_without_order(
         &self,
+        order_id: Uuid,
         problem: Problem,
         key: Option<&str>,
-    ) -> Result<Placed, Problem> {
+    ) -> Result<Attempt, Problem> {
         let placed = Placed::problem(&problem, None);
         if let Some(k) = key {
-            self.store
+            let finished = self
+                .store
                 .complete_key(KeyedResponse {
                     key: k,
+                    order_id,
                     status: placed.status.as_u16(),
                     body: &placed.body,
                 })
                 .await?;
+            if finished == Finished::ClaimLost {
+                return Ok(Attempt::Superseded);
+            }
         }
-        Ok(placed)
+        Ok(Attempt::Answered(placed))
     }
 
     /// Cancels a confirmed order and puts its units back on sale.

@@ -45,8 +45,9 @@ pub struct OrderConfig {
     /// `IDEMPOTENCY_WAIT`: how long a retry waits for the first request with the same key to
     /// finish before answering 409 (default `5s`).
     pub idempotency_wait: Duration,
-    /// `IDEMPOTENCY_STALE_AFTER`: after this, a key whose first request never finished (its
-    /// process died) may be taken over by a retry (default `30s`).
+    /// `IDEMPOTENCY_STALE_AFTER`: after this, a key whose first request never finished may be
+    /// taken over by a retry even though its process still looks alive (default `30s`). A key
+    /// whose process is gone is taken over at once (see [`crate::incarnation`]).
     pub idempotency_stale_after: Duration,
     /// `STOCK_SYNC_INTERVAL`: how often unfinished confirmations and returns of stock are
     /// retried (default `1s`).

@@ -8,6 +8,8 @@
 //! - [`clients`]: calls to pricing-svc and inventory-svc (timeouts, retries, circuit breakers).
 //! - [`checkout`]: the steps of placing and cancelling an order, and what undoes what.
 //! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
+//! - [`incarnation`]: this process's proof of life, so a key it claimed is taken over at once
+//!   when it dies.
 //! - [`stock_sync`]: finishes confirmations and returns of stock that a request could not.
 //! - [`routes`]: `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
 //!
@@ -17,6 +19,7 @@ pub mod checkout;
 pub mod clients;
 pub mod config;
 pub mod domain;
+pub mod incarnation;
 pub mod routes;
 pub mod stock_sync;
 pub mod store;
@@ -31,6 +34,7 @@ use crate::{
     checkout::Checkout,
     clients::{Dependency, InventoryClient, PricingClient},
     config::OrderConfig,
+    incarnation::Incarnation,
     stock_sync::StockSync,
     store::OrderStore,
 };
@@ -50,6 +54,7 @@ pub struct Application {
     server: Server,
     relay: OutboxRelay,
     stock_sync: StockSync,
+    incarnation: Incarnation,
 }
 
 impl Application {
@@ -58,6 +63,7 @@ impl Application {
         let prometheus = platform::metrics::install()?;
         let pool =
             platform::postgres::migrated_pool(&config.postgres, migrations(), "order-svc").await?;
+        let incarnation = Incarnation::acquire(&config.postgres.url).await?;
         let relay = OutboxRelay::for_service(
             pool.clone(),
             &config.amqp,
@@ -70,6 +76,7 @@ impl Application {
             inventory: InventoryClient(Dependency::new("inventory-svc", &config.inventory)?),
             idempotency_wait: config.idempotency_wait,
             idempotency_stale_after: config.idempotency_stale_after,
+            incarnation: incarnation.id(),
             relay_waker: relay.waker(),
         });
         let stock_sync = StockSync::new(checkout.clone(), config.stock_sync_interval);
@@ -93,6 +100,7 @@ impl Application {
             server,
             relay,
             stock_sync,
+            incarnation,
         })
     }
 
@@ -107,7 +115,10 @@ impl Application {
         platform::run::until_stopped(
             self.server,
             shutdown,
-            vec![platform::run::worker(move |t| self.stock_sync.run(t))],
+            vec![
+                platform::run::worker(move |t| self.stock_sync.run(t)),
+                platform::run::worker(move |t| self.incarnation.run(t)),
+            ],
             platform::run::worker(move |t| self.relay.run(t)),
         )
         .await

@@ -56,8 +56,15 @@ impl StockState {
 /// The first outcome of an `Idempotency-Key`, as claimed by a request.
 #[derive(Debug, Clone)]
 pub enum KeyClaim {
-    /// This request owns the key and places the order under this id.
-    Owned(Uuid),
+    /// This request owns the key and places the order under `order_id`. `previous` is the
+    /// order id of a claim it took over from a request that never finished (its process is
+    /// gone): that request may have left a hold behind under it.
+    Owned {
+        /// The id this request places its order under.
+        order_id: Uuid,
+        /// The id of the abandoned claim this one replaces, if any.
+        previous: Option<Uuid>,
+    },
     /// A request with the same key and body finished: replay its answer.
     Done {
         /// Its HTTP status.
@@ -69,14 +76,28 @@ pub enum KeyClaim {
     },
     /// The key was used with another body.
     Mismatch,
-    /// A request with this key is still being handled.
+    /// A request with this key is still being handled by a live process.
     InFlight,
+}
+
+/// Whether a write that finishes a keyed request took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Finished {
+    /// Written (and the key, if any, now replays this answer).
+    Written,
+    /// Nothing was written: another request took the key over meanwhile (this one's process
+    /// looked gone), and its answer is the one that counts.
+    ClaimLost,
 }
 
 /// A response to remember for a key.
 pub struct KeyedResponse<'a> {
     /// The key.
     pub key: &'a str,
+    /// The order id the key was claimed with: the answer is only recorded while the claim
+    /// still holds it.
+    pub order_id: Uuid,
     /// The HTTP status.
     pub status: u16,
     /// The body.
@@ -116,6 +137,23 @@ fn order_from_row(row: &Row) -> Result<Order, DbError> {
     })
 }
 
+/// Why an in-flight claim (a row of `idempotency_keys`, locked) may be taken over, if it may:
+/// its owner's incarnation lock is free (the process is gone), or it is older than the stale
+/// limit.
+async fn abandoned(tx: &Transaction<'_>, claim: &Row) -> Result<Option<&'static str>, DbError> {
+    if let Some(owner) = claim.get::<_, Option<i64>>("owner") {
+        // Taken only if nobody holds it; released with this transaction.
+        let gone: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&owner])
+            .await?
+            .get(0);
+        if gone {
+            return Ok(Some("owner_gone"));
+        }
+    }
+    Ok(claim.get::<_, bool>("stale").then_some("stale"))
+}
+
 /// The event for an order's current state.
 pub fn order_event(kind: &str, order: &Order) -> EventEnvelope {
     EventEnvelope {
@@ -137,15 +175,32 @@ pub fn order_event(kind: &str, order: &Order) -> EventEnvelope {
     }
 }
 
-async fn finish_key(tx: &Transaction<'_>, keyed: Option<KeyedResponse<'_>>) -> Result<(), DbError> {
-    if let Some(k) = keyed {
-        tx.execute(
-            "UPDATE idempotency_keys SET state = 'done', response_status = $2, response_body = $3 WHERE key = $1",
-            &[&k.key, &i16::try_from(k.status).unwrap_or(500), k.body],
+/// Records the answer for a key, if this request still holds its claim (it is the fence that
+/// keeps a request whose claim was taken over from writing a second order for one key).
+async fn finish_key(
+    tx: &Transaction<'_>,
+    keyed: Option<KeyedResponse<'_>>,
+) -> Result<Finished, DbError> {
+    let Some(k) = keyed else {
+        return Ok(Finished::Written);
+    };
+    let updated = tx
+        .execute(
+            "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 \
+             WHERE key = $1 AND order_id = $2 AND state = 'in_flight'",
+            &[
+                &k.key,
+                &k.order_id,
+                &i16::try_from(k.status).unwrap_or(500),
+                k.body,
+            ],
         )
         .await?;
-    }
-    Ok(())
+    Ok(if updated == 1 {
+        Finished::Written
+    } else {
+        Finished::ClaimLost
+    })
 }
 
 impl OrderStore {
@@ -160,14 +215,14 @@ impl OrderStore {
     }
 
     /// Writes a new order (confirmed or rejected), its event, and the keyed response, in one
-    /// transaction.
+    /// transaction; nothing at all when the key's claim was lost.
     pub async fn insert(
         &self,
         order: &Order,
         stock: StockState,
         event_kind: &str,
         keyed: Option<KeyedResponse<'_>>,
-    ) -> Result<(), DbError> {
+    ) -> Result<Finished, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let quantity = i32::try_from(order.quantity).map_err(anyhow::Error::from)?;
@@ -190,9 +245,12 @@ impl OrderStore {
         )
         .await?;
         outbox::enqueue(&tx, &order_event(event_kind, order)).await?;
-        finish_key(&tx, keyed).await?;
+        if finish_key(&tx, keyed).await? == Finished::ClaimLost {
+            tx.rollback().await?;
+            return Ok(Finished::ClaimLost);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(Finished::Written)
     }
 
     /// One order.
@@ -285,32 +343,38 @@ impl OrderStore {
         Ok(Some(Ok(order)))
     }
 
-    /// Claims an `Idempotency-Key` for a request with `fingerprint`; `order_id` is the id this
-    /// request would use. A key whose first request has been in flight longer than
-    /// `stale_after` (its process died) is taken over with the new id.
+    /// Claims an `Idempotency-Key` for a request with `fingerprint`, by the process incarnation
+    /// `owner`; `order_id` is the id this request would use. A key still in flight is taken over
+    /// with the new id when its owner's incarnation is gone (see [`crate::incarnation`]), or
+    /// when it has been in flight longer than `stale_after` (a claim without an owner, or a
+    /// request stuck in a live process).
     pub async fn claim_key(
         &self,
         key: &str,
         fingerprint: &str,
         order_id: Uuid,
+        owner: i64,
         stale_after: Duration,
     ) -> Result<KeyClaim, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let inserted = tx
             .execute(
-                "INSERT INTO idempotency_keys (key, fingerprint, order_id, state, locked_at) \
-                 VALUES ($1, $2, $3, 'in_flight', now()) ON CONFLICT (key) DO NOTHING",
-                &[&key, &fingerprint, &order_id],
+                "INSERT INTO idempotency_keys (key, fingerprint, order_id, state, locked_at, owner) \
+                 VALUES ($1, $2, $3, 'in_flight', now(), $4) ON CONFLICT (key) DO NOTHING",
+                &[&key, &fingerprint, &order_id, &owner],
             )
             .await?;
         if inserted == 1 {
             tx.commit().await?;
-            return Ok(KeyClaim::Owned(order_id));
+            return Ok(KeyClaim::Owned {
+                order_id,
+                previous: None,
+            });
         }
         let row = tx
             .query_one(
-                "SELECT fingerprint, order_id, state, response_status, response_body, \
+                "SELECT fingerprint, order_id, state, response_status, response_body, owner, \
                  now() - locked_at > make_interval(secs => $2) AS stale \
                  FROM idempotency_keys WHERE key = $1 FOR UPDATE",
                 &[&key, &stale_after.as_secs_f64()],
@@ -324,13 +388,17 @@ impl OrderStore {
                 body: row.get("response_body"),
                 order_id: row.get("order_id"),
             }
-        } else if row.get::<_, bool>("stale") {
+        } else if let Some(reason) = abandoned(&tx, &row).await? {
+            metrics::counter!("order_idempotency_takeovers_total", "reason" => reason).increment(1);
             tx.execute(
-                "UPDATE idempotency_keys SET order_id = $2, locked_at = now() WHERE key = $1",
-                &[&key, &order_id],
+                "UPDATE idempotency_keys SET order_id = $2, owner = $3, locked_at = now() WHERE key = $1",
+                &[&key, &order_id, &owner],
             )
             .await?;
-            KeyClaim::Owned(order_id)
+            KeyClaim::Owned {
+                order_id,
+                previous: Some(row.get("order_id")),
+            }
         } else {
             KeyClaim::InFlight
         };
@@ -338,22 +406,23 @@ impl OrderStore {
         Ok(claim)
     }
 
-    /// Remembers a final answer that wrote no order (e.g. 404, 422).
-    pub async fn complete_key(&self, keyed: KeyedResponse<'_>) -> Result<(), DbError> {
+    /// Remembers a final answer that wrote no order (e.g. 404, 422), if the claim still holds.
+    pub async fn complete_key(&self, keyed: KeyedResponse<'_>) -> Result<Finished, DbError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        finish_key(&tx, Some(keyed)).await?;
+        let finished = finish_key(&tx, Some(keyed)).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(finished)
     }
 
-    /// Forgets a key whose request failed for a passing reason, so a retry starts afresh.
-    pub async fn release_key(&self, key: &str) -> Result<(), DbError> {
+    /// Forgets a key whose request (claimed with `order_id`) failed for a passing reason, so a
+    /// retry starts afresh; a claim taken over meanwhile is left to its new owner.
+    pub async fn release_key(&self, key: &str, order_id: Uuid) -> Result<(), DbError> {
         let client = self.pool.get().await?;
         client
             .execute(
-                "DELETE FROM idempotency_keys WHERE key = $1 AND state = 'in_flight'",
-                &[&key],
+                "DELETE FROM idempotency_keys WHERE key = $1 AND order_id = $2 AND state = 'in_flight'",
+                &[&key, &order_id],
             )
             .await?;
         Ok(())

@@ -1,11 +1,19 @@
 //! `Idempotency-Key`: the same key and body give the same order, once.
 
-use std::collections::HashSet;
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
 
+use order_svc::{
+    domain::{Order, OrderStatus},
+    store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_stack};
+use crate::helpers::{Stack, assert_problem, spawn_stack};
 
 #[tokio::test]
 async fn a_retry_with_the_same_key_returns_the_first_order_and_creates_nothing() {
@@ -95,4 +103,169 @@ async fn a_rejection_is_replayed_too() {
         "the same answer, not a new attempt"
     );
     assert_eq!(stack.counts().await["rejected"], 1);
+}
+
+/// A key as a process leaves it when it dies after reserving and before recording the order:
+/// in flight, claimed by the incarnation `owner`, under `order_id`, which holds `quantity`
+/// units of `widget` at inventory.
+async fn abandoned_claim(stack: &Stack, key: &str, order_id: &str, owner: i64, quantity: u64) {
+    let res = stack
+        .client
+        .post(format!("{}/reserve", stack.inventory))
+        .json(&json!({"reservation_id": order_id, "lines": [{"item_id": "widget", "quantity": quantity}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    stack
+        .sql(&format!(
+            "INSERT INTO idempotency_keys (key, fingerprint, order_id, state, locked_at, owner) \
+             VALUES ('{key}', 'item_id=widget;quantity={quantity}', '{order_id}', 'in_flight', now(), {owner})"
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn a_key_whose_process_died_is_taken_over_at_once_and_its_hold_given_back() {
+    let stack = spawn_stack().await;
+    stack.item("widget", 10, 100).await;
+    let dead = "0190a0a0-0000-7000-8000-0000000000d1";
+    // Nobody holds the lock of incarnation 4242: its process is gone.
+    abandoned_claim(&stack, "retried-after-a-crash", dead, 4242, 3).await;
+    assert_eq!(stack.ledger("widget").await.reserved, 3);
+
+    let started = Instant::now();
+    let res = stack
+        .post_order(
+            json!({"item_id": "widget", "quantity": 3}),
+            Some("retried-after-a-crash"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered at once, not after the stale limit ({:?})",
+        started.elapsed()
+    );
+    let order: Value = res.json().await.unwrap();
+    assert_ne!(
+        order["id"], dead,
+        "a fresh order id, not the dead request's"
+    );
+    assert_eq!(stack.counts().await["confirmed"], 1);
+    let ledger = stack.settled("widget").await;
+    assert_eq!(
+        (ledger.stock, ledger.reserved, ledger.sold),
+        (7, 0, 3),
+        "the dead request's hold went back; only the order's units are sold"
+    );
+}
+
+#[tokio::test]
+async fn a_key_held_by_a_live_process_is_waited_for_not_taken_over() {
+    let stack = spawn_stack().await;
+    stack.item("widget", 10, 100).await;
+    // Incarnation 4343 is alive: a session holds its lock.
+    let (owner, conn) = tokio_postgres::connect(&stack.order_db.config.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    owner
+        .execute("SELECT pg_advisory_lock(4343)", &[])
+        .await
+        .unwrap();
+    abandoned_claim(
+        &stack,
+        "slow-first-request",
+        "0190a0a0-0000-7000-8000-0000000000d2",
+        4343,
+        2,
+    )
+    .await;
+    let body = json!({"item_id": "widget", "quantity": 2});
+    let problem = assert_problem(
+        stack
+            .post_order(body.clone(), Some("slow-first-request"))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(problem["type"], "urn:sioms:problem:request-in-progress");
+    assert!(!stack.counts().await.contains_key("confirmed"));
+
+    // The owner dies: its session ends, and the next retry takes the key over.
+    drop(owner);
+    let _ = conn.await;
+    let res = stack.post_order(body, Some("slow-first-request")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(stack.counts().await["confirmed"], 1);
+    let ledger = stack.settled("widget").await;
+    assert_eq!((ledger.stock, ledger.reserved, ledger.sold), (8, 0, 2));
+}
+
+#[tokio::test]
+async fn a_request_whose_key_was_taken_over_writes_nothing() {
+    let db = platform::testing::TestDatabase::create(order_svc::migrations()).await;
+    let store = OrderStore::new(platform::postgres::pool(&db.config).unwrap());
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let claim = |order_id| {
+        store.claim_key(
+            "k",
+            "item_id=widget;quantity=1",
+            order_id,
+            4444,
+            Duration::from_secs(30),
+        )
+    };
+    assert!(matches!(
+        claim(first).await.unwrap(),
+        KeyClaim::Owned { previous: None, .. }
+    ));
+    // Incarnation 4444 holds no lock: a second request takes the key over from the first.
+    let KeyClaim::Owned { previous, .. } = claim(second).await.unwrap() else {
+        panic!("not taken over");
+    };
+    assert_eq!(previous, Some(first));
+
+    // The first request, still running after all, tries to record its order: refused.
+    let now = platform::event::now_micros();
+    let order = Order {
+        id: first,
+        item_id: "widget".into(),
+        quantity: 1,
+        status: OrderStatus::Confirmed,
+        unit_price_cents: 100,
+        total_cents: 100,
+        currency: "EUR".into(),
+        reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let body = json!({});
+    let keyed = KeyedResponse {
+        key: "k",
+        order_id: first,
+        status: 201,
+        body: &body,
+    };
+    let finished = store
+        .insert(
+            &order,
+            StockState::PendingConfirm,
+            "order_created",
+            Some(keyed),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished, Finished::ClaimLost);
+    assert!(
+        store.get(first).await.unwrap().is_none(),
+        "no order written"
+    );
+    // Nor may it forget the key the second request now owns.
+    store.release_key("k", first).await.unwrap();
+    assert!(matches!(
+        claim(Uuid::now_v7()).await.unwrap(),
+        KeyClaim::Owned { previous: Some(p), .. } if p == second
+    ));
 }
