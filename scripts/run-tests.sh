@@ -46,6 +46,9 @@ counted() { # name title command...
 
 cargo test --workspace --exclude e2e --all-features --locked "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The consumers once more on quorum queues (QUEUE_TYPE=quorum, what a RabbitMQ cluster runs).
+step "the consumers' tests on quorum queues" \
+  env QUEUE_TYPE=quorum cargo test -p analytics-consumer -p notifier-consumer --all-features --locked "$@"
 phase_done "the crates' tests"
 
 step "delivery files: hadolint, compose, promtool, shellcheck" scripts/check-delivery.sh

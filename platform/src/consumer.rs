@@ -403,10 +403,10 @@ fn durable() -> QueueDeclareOptions {
     }
 }
 
-/// Declares the exchange, the work queue and its bindings, the retry levels and the parking
-/// queue. Idempotent.
-pub async fn declare_topology(channel: &Channel, s: &ConsumerSettings) -> anyhow::Result<()> {
-    crate::amqp::declare_events_exchange(channel, &s.amqp.exchange).await?;
+/// The arguments every queue of the topology shares: its type. All of them (work, retry levels,
+/// parking) are of the configured type, so with quorum queues no message in any of them is on
+/// one node only.
+fn queue_args(s: &ConsumerSettings) -> FieldTable {
     let mut args = FieldTable::default();
     if s.queue_type == QueueType::Quorum {
         // Replicated across the cluster's nodes (Raft): survives the loss of a minority.
@@ -415,23 +415,15 @@ pub async fn declare_topology(channel: &Channel, s: &ConsumerSettings) -> anyhow
             AMQPValue::LongString("quorum".into()),
         );
     }
-    channel
-        .queue_declare(s.queue.as_str().into(), durable(), args)
-        .await
-        .with_context(|| format!("cannot declare queue {}", s.queue))?;
-    for key in &s.bindings {
-        channel
-            .queue_bind(
-                s.queue.as_str().into(),
-                s.amqp.exchange.as_str().into(),
-                key.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
+    args
+}
+
+/// The queues of a consumer's topology, each with its declare arguments: the work queue, each
+/// retry level, then the parking queue.
+pub fn topology_queues(s: &ConsumerSettings) -> Vec<(String, FieldTable)> {
+    let mut queues = vec![(s.queue.clone(), queue_args(s))];
     for (i, delay) in s.retry_delays.iter().enumerate() {
-        let mut args = FieldTable::default();
+        let mut args = queue_args(s);
         // Every message here waits exactly this level's delay...
         args.insert(
             "x-message-ttl".into(),
@@ -446,18 +438,45 @@ pub async fn declare_topology(channel: &Channel, s: &ConsumerSettings) -> anyhow
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(s.queue.as_str().into()),
         );
-        channel
-            .queue_declare(s.retry_queue(i + 1).as_str().into(), durable(), args)
-            .await
-            .with_context(|| format!("cannot declare queue {}", s.retry_queue(i + 1)))?;
+        if s.queue_type == QueueType::Quorum {
+            // A quorum queue dead-letters at most once unless told otherwise; at least once
+            // (which needs reject-publish on overflow) so no retried event is lost on the way.
+            args.insert(
+                "x-dead-letter-strategy".into(),
+                AMQPValue::LongString("at-least-once".into()),
+            );
+            args.insert(
+                "x-overflow".into(),
+                AMQPValue::LongString("reject-publish".into()),
+            );
+        }
+        queues.push((s.retry_queue(i + 1), args));
     }
-    channel
-        .queue_declare(
-            s.dead_queue().as_str().into(),
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
+    queues.push((s.dead_queue(), queue_args(s)));
+    queues
+}
+
+/// Declares the exchange, the queues of [`topology_queues`] and the work queue's bindings.
+/// Idempotent.
+pub async fn declare_topology(channel: &Channel, s: &ConsumerSettings) -> anyhow::Result<()> {
+    crate::amqp::declare_events_exchange(channel, &s.amqp.exchange).await?;
+    for (queue, args) in topology_queues(s) {
+        channel
+            .queue_declare(queue.as_str().into(), durable(), args)
+            .await
+            .with_context(|| format!("cannot declare queue {queue}"))?;
+    }
+    for key in &s.bindings {
+        channel
+            .queue_bind(
+                s.queue.as_str().into(),
+                s.amqp.exchange.as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
     Ok(())
 }
 
