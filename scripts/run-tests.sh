@@ -14,6 +14,7 @@ log=$(mktemp)
 # test goes past it on purpose.
 e2e_stack() { STACK=e2e GATEWAY_ORDER_RATE=100 GATEWAY_ORDER_BURST=500 scripts/stack.sh "$@"; }
 cleanup() {
+  scripts/redis-cluster.sh stop >/dev/null 2>&1
   e2e_stack down >/dev/null 2>&1
   e2e_stack purge >/dev/null 2>&1
   rm -f "$log"
@@ -49,6 +50,17 @@ status=${PIPESTATUS[0]}
 # The consumers once more on quorum queues (QUEUE_TYPE=quorum, what a RabbitMQ cluster runs).
 step "the consumers' tests on quorum queues" \
   env QUEUE_TYPE=quorum cargo test -p analytics-consumer -p notifier-consumer --all-features --locked "$@"
+# inventory-svc, and order-svc over it, once more on a real Redis Cluster (three primaries,
+# three replicas, from Debian's redis-server): REDIS_CLUSTER=true is the only switch.
+if scripts/redis-cluster.sh start; then
+  step "inventory-svc and order-svc on a Redis Cluster" \
+    env REDIS_CLUSTER=true REDIS_URL="$(scripts/redis-cluster.sh urls)" \
+    cargo test -p inventory-svc -p order-svc --all-features --locked "$@"
+else
+  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (the Redis Cluster did not start)" | tee -a "$log"
+  status=1
+fi
+scripts/redis-cluster.sh stop >/dev/null 2>&1
 phase_done "the crates' tests"
 
 step "delivery files: hadolint, compose, promtool, shellcheck" scripts/check-delivery.sh

@@ -149,23 +149,43 @@ impl HttpConfig {
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `REDIS_URL` (default `redis://127.0.0.1:6379`).
+    /// `REDIS_URL` (default `redis://127.0.0.1:6379`); with `REDIS_CLUSTER`, a comma-separated
+    /// list of some of the cluster's nodes (the rest are discovered).
     pub url: String,
+    /// `REDIS_CLUSTER`: `true` for a Redis Cluster (default `false`).
+    pub cluster: bool,
     /// `REDIS_KEY_PREFIX`: put in front of every key, so several deployments (or tests) can
     /// share one Redis (default `sioms:`).
     pub key_prefix: String,
     /// `REDIS_POOL_SIZE`: connections kept per process (default 32).
     pub pool_size: usize,
+    /// `REDIS_WAIT_REPLICAS`: replicas that must have a change before it is acknowledged
+    /// (default 0: Redis' asynchronous replication; see [`crate::redis::Connection::replicated`]).
+    pub wait_replicas: u32,
+    /// `REDIS_WAIT_TIMEOUT`: how long a change waits for those replicas before it is answered
+    /// as failed (default `100ms`).
+    pub wait_timeout: Duration,
 }
 
 impl RedisConfig {
     /// Reads the section.
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let url: String = env.or("REDIS_URL", "redis://127.0.0.1:6379".to_owned())?;
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        let cluster: bool = env.or("REDIS_CLUSTER", false)?;
+        let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+        if urls
+            .iter()
+            .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
             return Err(ConfigError::new(
                 "REDIS_URL",
                 "must start with redis:// or rediss://",
+            ));
+        }
+        if urls.len() > 1 && !cluster {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "lists several nodes: set REDIS_CLUSTER=true for a Redis Cluster",
             ));
         }
         let pool_size = env.or("REDIS_POOL_SIZE", 32usize)?;
@@ -174,9 +194,17 @@ impl RedisConfig {
         }
         Ok(Self {
             url,
+            cluster,
             key_prefix: env.or("REDIS_KEY_PREFIX", "sioms:".to_owned())?,
             pool_size,
+            wait_replicas: env.or("REDIS_WAIT_REPLICAS", 0)?,
+            wait_timeout: env.duration_or("REDIS_WAIT_TIMEOUT", Duration::from_millis(100))?,
         })
+    }
+
+    /// The node URLs of `REDIS_URL`.
+    pub fn urls(&self) -> Vec<String> {
+        self.url.split(',').map(|u| u.trim().to_owned()).collect()
     }
 }
 

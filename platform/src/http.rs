@@ -249,7 +249,7 @@ impl Readiness {
 
     /// Ready while Redis answers `PING`.
     #[must_use]
-    pub fn redis(self, pool: deadpool_redis::Pool) -> Self {
+    pub fn redis(self, pool: crate::redis::Pool) -> Self {
         self.check(
             "redis",
             Arc::new(move || {

@@ -1,35 +1,309 @@
-//! The Redis connection pool (deadpool-redis over multiplexed connections).
+//! Redis: one server or a Redis Cluster, behind one pool type (deadpool-redis over multiplexed
+//! connections, or over redis-rs' cluster client), chosen by `REDIS_CLUSTER`.
+//!
+//! On a cluster every command goes to the node owning its key's slot; a script touches only
+//! keys of one slot (the services' keys share a hash tag per item). What differs is only work
+//! spanning many slots: [`Connection::query_all`] sends such commands concurrently instead of
+//! as one pipeline, and [`Connection::scan`] walks every primary instead of one server.
 
 use std::time::Duration;
 
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use redis::{
+    Cmd, FromRedisValue, RedisFuture, RedisResult, Value,
+    aio::ConnectionLike,
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
+};
 
 use crate::config::RedisConfig;
-
-pub use deadpool_redis::Connection;
 
 /// How long a caller waits for a pooled connection, or for a new one to be made, before the
 /// request fails fast with a 503 instead of hanging while Redis is away.
 const POOL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Keys asked for per SCAN round trip.
+const SCAN_COUNT: usize = 1000;
+
+/// A pool of connections to one Redis server, or to a Redis Cluster.
+#[derive(Clone)]
+pub struct Pool {
+    inner: PoolKind,
+    wait: Option<Wait>,
+}
+
+#[derive(Clone)]
+enum PoolKind {
+    /// One server (which may have replicas of its own).
+    Single(deadpool_redis::Pool),
+    /// A Redis Cluster: commands are routed by key slot.
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+/// `REDIS_WAIT_REPLICAS` / `REDIS_WAIT_TIMEOUT`: how many replicas must have a write before it
+/// counts as done (see [`Connection::replicated`]).
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    replicas: u32,
+    timeout: Duration,
+}
+
+/// A connection taken from a [`Pool`]; it is a [`ConnectionLike`], so commands, pipelines
+/// within one slot and scripts run on it as on any redis-rs connection.
+pub struct Connection {
+    inner: ConnectionKind,
+    wait: Option<Wait>,
+}
+
+enum ConnectionKind {
+    /// To one server.
+    Single(deadpool_redis::Connection),
+    /// To a cluster.
+    Cluster(deadpool_redis::cluster::Connection),
+}
+
+/// A write was applied on the primary but did not reach `REDIS_WAIT_REPLICAS` replicas within
+/// `REDIS_WAIT_TIMEOUT`: a failover now could lose it.
+#[derive(Debug, thiserror::Error)]
+#[error("the write reached {reached} of the {wanted} replicas asked for within {timeout:?}")]
+pub struct NotReplicated {
+    /// Replicas that acknowledged it.
+    pub reached: u64,
+    /// Replicas asked for.
+    pub wanted: u32,
+    /// How long was waited.
+    pub timeout: Duration,
+}
+
+/// No connection could be had in time: Redis is down, restarting, or too slow.
+#[derive(Debug, thiserror::Error)]
+#[error("no Redis connection: {0}")]
+pub struct PoolError(String);
+
 /// Builds the pool. No connection is made until the first use, so a service starts (and reports
 /// not-ready) while Redis is still coming up.
 pub fn pool(config: &RedisConfig) -> anyhow::Result<Pool> {
-    let mut cfg = deadpool_redis::Config::from_url(config.url.clone());
     let mut pool = PoolConfig::new(config.pool_size);
     pool.timeouts = Timeouts {
         wait: Some(POOL_TIMEOUT),
         create: Some(POOL_TIMEOUT),
         recycle: Some(POOL_TIMEOUT),
     };
-    cfg.pool = Some(pool);
-    Ok(cfg.create_pool(Some(Runtime::Tokio1))?)
+    let inner = if config.cluster {
+        let mut cfg = deadpool_redis::cluster::Config::from_urls(config.urls());
+        cfg.pool = Some(pool);
+        PoolKind::Cluster(cfg.create_pool(Some(Runtime::Tokio1))?)
+    } else {
+        let mut cfg = deadpool_redis::Config::from_url(config.url.clone());
+        cfg.pool = Some(pool);
+        PoolKind::Single(cfg.create_pool(Some(Runtime::Tokio1))?)
+    };
+    let wait = (config.wait_replicas > 0).then_some(Wait {
+        replicas: config.wait_replicas,
+        timeout: config.wait_timeout,
+    });
+    Ok(Pool { inner, wait })
+}
+
+impl Pool {
+    /// A connection, or [`PoolError`] within the pool's timeouts.
+    pub async fn get(&self) -> Result<Connection, PoolError> {
+        let inner = match &self.inner {
+            PoolKind::Single(p) => p
+                .get()
+                .await
+                .map(ConnectionKind::Single)
+                .map_err(|e| PoolError(e.to_string()))?,
+            PoolKind::Cluster(p) => p
+                .get()
+                .await
+                .map(ConnectionKind::Cluster)
+                .map_err(|e| PoolError(e.to_string()))?,
+        };
+        Ok(Connection {
+            inner,
+            wait: self.wait,
+        })
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.inner {
+            ConnectionKind::Single(c) => c.req_packed_command(cmd),
+            ConnectionKind::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.inner {
+            ConnectionKind::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            ConnectionKind::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.inner {
+            ConnectionKind::Single(c) => c.get_db(),
+            ConnectionKind::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Connection {
+    /// Runs `cmds`, which may touch keys of many slots, and returns their replies in order: one
+    /// pipeline on a single server; on a cluster, each command to its own node, all at once
+    /// (the cluster connection multiplexes them).
+    pub async fn query_all<T: FromRedisValue>(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<T>> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &mut self.inner {
+            ConnectionKind::Single(c) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone());
+                }
+                pipe.query_async(&mut **c).await
+            }
+            ConnectionKind::Cluster(c) => {
+                let replies = cmds.iter().map(|cmd| {
+                    let mut conn = (**c).clone();
+                    async move { cmd.query_async::<T>(&mut conn).await }
+                });
+                futures::future::try_join_all(replies).await
+            }
+        }
+    }
+
+    /// Every key matching `pattern` (and of `kind`, e.g. `stream`, when given), by SCAN: on a
+    /// cluster, on every primary in turn.
+    pub async fn scan(&mut self, pattern: &str, kind: Option<&str>) -> RedisResult<Vec<String>> {
+        let scan = |cursor: u64| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            if let Some(kind) = kind {
+                cmd.arg("TYPE").arg(kind);
+            }
+            cmd
+        };
+        let mut keys = Vec::new();
+        match &mut self.inner {
+            ConnectionKind::Single(c) => {
+                let mut cursor = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) =
+                        scan(cursor).query_async(&mut **c).await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        return Ok(keys);
+                    }
+                    cursor = next;
+                }
+            }
+            ConnectionKind::Cluster(c) => {
+                for (host, port) in primaries(c).await? {
+                    let mut cursor = 0;
+                    loop {
+                        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: host.clone(),
+                            port,
+                        });
+                        let reply = c.route_command(scan(cursor), route).await?;
+                        let (next, batch): (u64, Vec<String>) =
+                            FromRedisValue::from_redis_value(reply)?;
+                        keys.extend(batch);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                }
+                Ok(keys)
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// With `REDIS_WAIT_REPLICAS` set: waits (`WAIT`, on the primary that owns `key`) until that
+    /// many replicas have every write this connection made there, and fails with
+    /// [`NotReplicated`] when they do not within `REDIS_WAIT_TIMEOUT`. Without it: nothing.
+    /// Replication is asynchronous: a write the primary acknowledged is lost if the primary
+    /// dies before a replica has it and that replica is promoted; this narrows that window to
+    /// nothing for the writes it is called after, at the cost of a round trip to a replica.
+    pub async fn replicated(&mut self, key: &str) -> anyhow::Result<()> {
+        let Some(wait) = self.wait else {
+            return Ok(());
+        };
+        let timeout_ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut cmd = redis::cmd("WAIT");
+        cmd.arg(wait.replicas).arg(timeout_ms);
+        let reached: u64 = match &mut self.inner {
+            ConnectionKind::Single(c) => cmd.query_async(&mut **c).await?,
+            ConnectionKind::Cluster(c) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::with_key(key, SlotAddr::Master),
+                ));
+                FromRedisValue::from_redis_value(c.route_command(cmd, route).await?)?
+            }
+        };
+        metrics::histogram!("redis_wait_replicas_reached").record(reached as f64);
+        if reached < u64::from(wait.replicas) {
+            return Err(NotReplicated {
+                reached,
+                wanted: wait.replicas,
+                timeout: wait.timeout,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// The cluster's primaries (host, port), from `CLUSTER SLOTS`: the first node of each range.
+async fn primaries(
+    conn: &mut deadpool_redis::cluster::Connection,
+) -> RedisResult<Vec<(String, u16)>> {
+    let slots: Vec<Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut **conn)
+        .await?;
+    let mut nodes = Vec::new();
+    for range in slots {
+        let Value::Array(parts) = range else { continue };
+        // [start, end, [host, port, id, ...], replicas...]
+        if let Some(Value::Array(primary)) = parts.get(2) {
+            let host: String = primary
+                .first()
+                .map(|v| FromRedisValue::from_redis_value(v.clone()))
+                .transpose()?
+                .unwrap_or_default();
+            let port: u16 = primary
+                .get(1)
+                .map(|v| FromRedisValue::from_redis_value(v.clone()))
+                .transpose()?
+                .unwrap_or_default();
+            if !nodes.contains(&(host.clone(), port)) {
+                nodes.push((host, port));
+            }
+        }
+    }
+    Ok(nodes)
 }
 
 /// `PING`, for `/readyz`.
 pub async fn ping(pool: &Pool) -> Result<(), String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    let _: String = deadpool_redis::redis::cmd("PING")
+    let _: String = redis::cmd("PING")
         .query_async(&mut conn)
         .await
         .map_err(|e| e.to_string())?;

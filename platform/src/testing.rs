@@ -88,33 +88,29 @@ where
 
 /// Deletes every key under `prefix`.
 pub async fn delete_redis_prefix(url: &str, prefix: &str) {
-    let Ok(client) = redis::Client::open(url) else {
+    // A server or a cluster, as the tests' environment says (REDIS_CLUSTER).
+    let mut config = redis_config();
+    config.url = url.to_owned();
+    config.pool_size = 2;
+    let Ok(pool) = crate::redis::pool(&config) else {
         return;
     };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+    let Ok(mut conn) = pool.get().await else {
         return;
     };
-    let pattern = format!("{prefix}*");
-    let mut cursor: u64 = 0;
-    loop {
-        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-        else {
-            return;
-        };
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
-        }
-        if next == 0 {
-            return;
-        }
-        cursor = next;
+    let Ok(keys) = conn.scan(&format!("{prefix}*"), None).await else {
+        return;
+    };
+    let deletes: Vec<redis::Cmd> = keys
+        .iter()
+        .map(|k| {
+            let mut cmd = redis::cmd("UNLINK");
+            cmd.arg(k);
+            cmd
+        })
+        .collect();
+    for chunk in deletes.chunks(1000) {
+        let _: Result<Vec<i64>, _> = conn.query_all(chunk).await;
     }
 }
 

@@ -23,8 +23,8 @@ mod scripts;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use deadpool_redis::Pool;
 use platform::event::EventEnvelope;
+use platform::redis::Pool;
 use redis::{AsyncCommands as _, Script};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -44,6 +44,19 @@ pub struct OutboxBacklog {
     pub events: u64,
     /// How long the oldest of them has waited.
     pub oldest_age: Duration,
+}
+
+/// An item's counters as stored (see [`StockStore::stored_ledgers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredLedger {
+    /// Units available now.
+    pub stock: i64,
+    /// Units held by live reservations.
+    pub held: i64,
+    /// Units sold (confirmed and not cancelled).
+    pub sold: i64,
+    /// Units ever put in: initial stock plus restocks, minus write-downs.
+    pub provisioned: i64,
 }
 
 /// Why a store call failed.
@@ -75,8 +88,8 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for StoreError {
-    fn from(e: deadpool_redis::PoolError) -> Self {
+impl From<platform::redis::PoolError> for StoreError {
+    fn from(e: platform::redis::PoolError) -> Self {
         Self::Unavailable(e.to_string())
     }
 }
@@ -310,7 +323,14 @@ impl StockStore {
         let mut reply: Vec<String> = self
             .with_timeout(async {
                 let mut conn = self.pool.get().await?;
-                Ok(call.invoke_async(&mut conn).await?)
+                let reply = call.invoke_async(&mut conn).await?;
+                // With REDIS_WAIT_REPLICAS: not acknowledged until replicas have it. The change
+                // stands on the primary either way; the caller retries (every script call is
+                // idempotent by its reservation id or absolute values) or gives the hold back.
+                conn.replicated(&keys.item)
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(reply)
             })
             .await?;
         if reply.len() < 2 {
@@ -463,16 +483,16 @@ impl StockStore {
         }
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.cmd("HMGET").arg(self.item_key(id)).arg(&[
-                    "name",
-                    "stock",
-                    "held",
-                    "threshold",
-                ]);
-            }
-            let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+            let reads: Vec<redis::Cmd> = ids
+                .iter()
+                .map(|id| {
+                    let mut cmd = redis::cmd("HMGET");
+                    cmd.arg(self.item_key(id))
+                        .arg(&["name", "stock", "held", "threshold"]);
+                    cmd
+                })
+                .collect();
+            let rows: Vec<Vec<Option<String>>> = conn.query_all(&reads).await?;
             let items = ids
                 .iter()
                 .zip(rows)
@@ -593,14 +613,15 @@ impl StockStore {
         let parsed: Vec<ItemId> = ids.iter().filter_map(|id| ItemId::parse(id).ok()).collect();
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let mut pipe = redis::pipe();
-            for id in &parsed {
-                pipe.cmd("ZCOUNT")
-                    .arg(self.keys(id).expiry)
-                    .arg("-inf")
-                    .arg(now);
-            }
-            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+            let counts: Vec<redis::Cmd> = parsed
+                .iter()
+                .map(|id| {
+                    let mut cmd = redis::cmd("ZCOUNT");
+                    cmd.arg(self.keys(id).expiry).arg("-inf").arg(now);
+                    cmd
+                })
+                .collect();
+            let counts: Vec<u64> = conn.query_all(&counts).await?;
             Ok(parsed
                 .into_iter()
                 .zip(counts)
@@ -611,30 +632,13 @@ impl StockStore {
         .await
     }
 
-    /// Every outbox stream that currently exists (SCAN; for the relay's sweep).
+    /// Every outbox stream that currently exists (SCAN, on every primary of a cluster; for the
+    /// relay's sweep).
     pub async fn outbox_keys(&self) -> Result<Vec<String>, StoreError> {
         let pattern = self.outbox_pattern();
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let mut keys = Vec::new();
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .arg("TYPE")
-                    .arg("stream")
-                    .query_async(&mut conn)
-                    .await?;
-                keys.extend(batch);
-                if next == 0 {
-                    return Ok(keys);
-                }
-                cursor = next;
-            }
+            Ok(conn.scan(&pattern, Some("stream")).await?)
         })
         .await
     }
@@ -647,20 +651,18 @@ impl StockStore {
         }
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
-            let mut lens = redis::pipe();
-            let mut heads = redis::pipe();
-            for k in keys {
-                lens.cmd("XLEN").arg(k);
-                heads
-                    .cmd("XRANGE")
-                    .arg(k)
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1);
-            }
-            let lens: Vec<u64> = lens.query_async(&mut conn).await?;
-            let heads: Vec<redis::streams::StreamRangeReply> = heads.query_async(&mut conn).await?;
+            let (lens, heads): (Vec<redis::Cmd>, Vec<redis::Cmd>) = keys
+                .iter()
+                .map(|k| {
+                    let mut len = redis::cmd("XLEN");
+                    len.arg(k);
+                    let mut head = redis::cmd("XRANGE");
+                    head.arg(k).arg("-").arg("+").arg("COUNT").arg(1);
+                    (len, head)
+                })
+                .unzip();
+            let lens: Vec<u64> = conn.query_all(&lens).await?;
+            let heads: Vec<redis::streams::StreamRangeReply> = conn.query_all(&heads).await?;
             let oldest_ms = heads
                 .iter()
                 .filter_map(|r| r.ids.first())
@@ -717,6 +719,111 @@ impl StockStore {
             Ok(())
         })
         .await
+    }
+
+    /// The stored counters of each of `ids`, in one pipelined round trip (read-only, for the
+    /// auditor); `None` for an item that is gone. The values are signed so that a corrupted
+    /// negative counter is shown rather than refused.
+    pub async fn stored_ledgers(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<StoredLedger>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Vec<Option<String>>> = self
+            .with_timeout(async {
+                let mut conn = self.pool.get().await?;
+                let reads: Vec<redis::Cmd> = ids
+                    .iter()
+                    .map(|id| {
+                        let mut cmd = redis::cmd("HMGET");
+                        cmd.arg(self.item_key(id))
+                            .arg(&["stock", "held", "sold", "provisioned"]);
+                        cmd
+                    })
+                    .collect();
+                Ok(conn.query_all(&reads).await?)
+            })
+            .await?;
+        ids.iter()
+            .zip(rows)
+            .map(|(id, fields)| {
+                if fields.iter().all(Option::is_none) {
+                    return Ok(None);
+                }
+                let value = |i: usize| -> Result<i64, StoreError> {
+                    Ok(fields[i]
+                        .as_deref()
+                        .and_then(|v| v.parse().ok())
+                        .with_context(|| {
+                            format!(
+                                "item {id}: counter {i} is missing or not an integer: {fields:?}"
+                            )
+                        })?)
+                };
+                Ok(Some(StoredLedger {
+                    stock: value(0)?,
+                    held: value(1)?,
+                    sold: value(2)?,
+                    provisioned: value(3)?,
+                }))
+            })
+            .collect()
+    }
+
+    /// The units held by the live holds of each of `ids` (read-only, for the auditor): the sum
+    /// of the quantities of the records in state `held` in `item:{id}:holds`, which `held` must
+    /// equal. The hashes keep a week of closed records, so they are read with HSCAN (1000
+    /// fields a call, pipelined over the items, one timeout per round) rather than HGETALL,
+    /// which would block Redis on a large hash; a record the scan returns twice counts once.
+    pub async fn live_held(&self, ids: &[String]) -> Result<Vec<u64>, StoreError> {
+        let mut live: Vec<std::collections::HashMap<String, u64>> =
+            vec![Default::default(); ids.len()];
+        // (index into ids, cursor) of the scans not finished yet.
+        let mut scans: Vec<(usize, u64)> = (0..ids.len()).map(|i| (i, 0)).collect();
+        while !scans.is_empty() {
+            let pages: Vec<(u64, Vec<String>)> = self
+                .with_timeout(async {
+                    let mut conn = self.pool.get().await?;
+                    let pages: Vec<redis::Cmd> = scans
+                        .iter()
+                        .map(|&(i, cursor)| {
+                            let mut cmd = redis::cmd("HSCAN");
+                            cmd.arg(format!("{}:holds", self.item_key(&ids[i])))
+                                .arg(cursor)
+                                .arg("COUNT")
+                                .arg(1000);
+                            cmd
+                        })
+                        .collect();
+                    Ok(conn.query_all(&pages).await?)
+                })
+                .await?;
+            let mut next = Vec::new();
+            for (&(i, _), (cursor, flat)) in scans.iter().zip(pages) {
+                for pair in flat.chunks_exact(2) {
+                    let (rid, record) = (&pair[0], &pair[1]);
+                    let (state, quantity) = record
+                        .split_once(':')
+                        .and_then(|(s, q)| Some((HoldState::parse(s)?, q.parse::<u64>().ok()?)))
+                        .with_context(|| {
+                            format!(
+                                "item {}: hold record {rid} is malformed: {record:?}",
+                                ids[i]
+                            )
+                        })?;
+                    if state == HoldState::Held {
+                        live[i].insert(rid.clone(), quantity);
+                    }
+                }
+                if cursor != 0 {
+                    next.push((i, cursor));
+                }
+            }
+            scans = next;
+        }
+        Ok(live.iter().map(|holds| holds.values().sum()).collect())
     }
 }
 

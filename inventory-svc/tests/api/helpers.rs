@@ -73,7 +73,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     config.amqp = testing::amqp_config();
     require(
         "Redis",
-        &config.redis.url,
+        &config.redis.urls()[0],
         "redis-server --daemonize yes --port 6379 --save '' --appendonly no",
     )
     .await;
@@ -84,7 +84,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     )
     .await;
     if let Some(url) = options.redis_url {
+        // A test's own single server (e.g. one it restarts), whatever the suite runs on.
         config.redis.url = url;
+        config.redis.cluster = false;
     }
     let real_amqp = config.amqp.clone();
     if let Some(url) = options.amqp_url {
