@@ -42,6 +42,11 @@ source "$ENV_FILE"
 set +a
 
 REPLICAS=${REPLICAS:-1}
+# Postgres connections per replica: a service keeps about 16 in all however many replicas it
+# runs, so REPLICAS=3 of every service stays well inside Postgres' default max_connections (100)
+# next to other stacks. DATABASE_POOL_SIZE overrides it.
+DB_POOL=${DATABASE_POOL_SIZE:-$(((16 + REPLICAS - 1) / REPLICAS))}
+[ "$DB_POOL" -ge 4 ] || DB_POOL=4
 # REDIS_PORT other than 6379: the stack uses (and if need be starts, with the shipped AOF
 # configuration) its own Redis there, e.g. the fault suite's, which it may kill.
 REDIS_PORT=${REDIS_PORT:-6379}
@@ -356,10 +361,10 @@ up() {
       [ "$db" != "-" ] && db_url="postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:5432/$DB_PREFIX$db"
       [ "$queue" != "-" ] && queue_name="$QUEUE_PREFIX$queue"
       if [ "$RUNTIME" = docker ]; then
-        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
+        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name DATABASE_POOL_SIZE=$DB_POOL \
           run_container "$instance" "$name" "${SERVICE_VARS[@]}"
       else
-        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name \
+        PORT=$port DATABASE_URL=$db_url CONSUMER_QUEUE=$queue_name DATABASE_POOL_SIZE=$DB_POOL \
           setsid "$ROOT/target/release/$name" >>"$LOGS/$instance.log" 2>&1 </dev/null &
         echo $! >"$PIDS/$instance.pid"
       fi

@@ -115,9 +115,24 @@ pub enum DbError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// An error with its causes, e.g. "…creating a new object: db error: sorry, too many clients
+/// already" rather than only "…: db error".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(e.to_string())
+        Self::Unavailable(with_causes(&e))
     }
 }
 
@@ -125,7 +140,7 @@ impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
         // No SQLSTATE means the failure was the connection's, not the statement's.
         if e.is_closed() || e.code().is_none() {
-            Self::Unavailable(e.to_string())
+            Self::Unavailable(with_causes(&e))
         } else {
             Self::Unexpected(anyhow::Error::new(e).context("database statement failed"))
         }
