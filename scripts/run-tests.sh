@@ -11,8 +11,12 @@ cd "$(dirname "$0")/.." || exit 1
 scripts/check-services.sh || exit 1
 log=$(mktemp)
 # A real rate limit on POST /orders (100/s, burst 500): the flash sale fits in the burst, and a
-# test goes past it on purpose.
-e2e_stack() { STACK=e2e GATEWAY_ORDER_RATE=100 GATEWAY_ORDER_BURST=500 scripts/stack.sh "$@"; }
+# test goes past it on purpose. Three replicas of every service behind the gateway, as a
+# production deployment runs them (E2E_REPLICAS to change it).
+e2e_stack() {
+  STACK=e2e REPLICAS=${E2E_REPLICAS:-3} GATEWAY_ORDER_RATE=100 GATEWAY_ORDER_BURST=500 \
+    scripts/stack.sh "$@"
+}
 cleanup() {
   scripts/redis-cluster.sh stop >/dev/null 2>&1
   e2e_stack down >/dev/null 2>&1
@@ -70,7 +74,7 @@ step "GitHub Actions: actionlint with shellcheck, the workflow schemas, pinned a
 step "Jenkins: the Jenkinsfile and its library parse and have the required structure" scripts/check-jenkins.sh
 phase_done "the delivery checks"
 
-echo "== end-to-end: starting the e2e stack (as make up does) =="
+echo "== end-to-end: starting the e2e stack (as make up does, ${E2E_REPLICAS:-3} replicas of every service) =="
 e2e_stack down >/dev/null 2>&1
 e2e_stack purge >/dev/null 2>&1
 if e2e_stack up; then
