@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins audit chaos load bench bench-inventory bench-orders bench-consumers
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins audit chaos load bench bench-inventory bench-orders bench-consumers bench-failover
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -80,3 +80,7 @@ bench-orders: ## Confirmed orders/s and p50/p90/p99 of POST /orders at several c
 bench-consumers: ## Events/s drained per consumer from a preloaded queue
 	@scripts/check-services.sh
 	cargo bench -p analytics-consumer --bench drain
+
+bench-failover: ## A Redis primary SIGKILLed under load: acknowledged reservations lost, failures, latency, with and without WAIT
+	@scripts/redis-cluster.sh start
+	@trap 'scripts/redis-cluster.sh stop' EXIT; cargo bench -p inventory-svc --bench failover

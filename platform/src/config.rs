@@ -160,7 +160,7 @@ pub struct RedisConfig {
     /// `REDIS_POOL_SIZE`: connections kept per process (default 32).
     pub pool_size: usize,
     /// `REDIS_WAIT_REPLICAS`: replicas that must have a change before it is acknowledged
-    /// (default 0: Redis' asynchronous replication; see [`crate::redis::Connection::replicated`]).
+    /// (default 0: Redis' asynchronous replication; see [`crate::redis::Connection::run_script`]).
     pub wait_replicas: u32,
     /// `REDIS_WAIT_TIMEOUT`: how long a change waits for those replicas before it is answered
     /// as failed (default `100ms`).

@@ -12,7 +12,7 @@ use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use redis::{
     Cmd, FromRedisValue, RedisFuture, RedisResult, Value,
     aio::ConnectionLike,
-    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
+    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
 use crate::config::RedisConfig;
@@ -40,7 +40,7 @@ enum PoolKind {
 }
 
 /// `REDIS_WAIT_REPLICAS` / `REDIS_WAIT_TIMEOUT`: how many replicas must have a write before it
-/// counts as done (see [`Connection::replicated`]).
+/// counts as done (see [`Connection::run_script`]).
 #[derive(Debug, Clone, Copy)]
 struct Wait {
     replicas: u32,
@@ -233,29 +233,75 @@ impl Connection {
     }
 }
 
+/// A Lua script: its text (for `EVAL`) and its SHA (for `EVALSHA`).
+pub struct LuaScript {
+    source: &'static str,
+    script: redis::Script,
+}
+
+impl LuaScript {
+    /// The script with this text.
+    pub fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            script: redis::Script::new(source),
+        }
+    }
+
+    /// redis-rs' script, for an invocation of one's own.
+    pub fn script(&self) -> &redis::Script {
+        &self.script
+    }
+}
+
+/// Why [`Connection::run_script`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// Redis refused or did not answer.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    /// The script ran, but its change did not reach the replicas asked for.
+    #[error(transparent)]
+    NotReplicated(#[from] NotReplicated),
+}
+
 impl Connection {
-    /// With `REDIS_WAIT_REPLICAS` set: waits (`WAIT`, on the primary that owns `key`) until that
-    /// many replicas have every write this connection made there, and fails with
-    /// [`NotReplicated`] when they do not within `REDIS_WAIT_TIMEOUT`. Without it: nothing.
-    /// Replication is asynchronous: a write the primary acknowledged is lost if the primary
-    /// dies before a replica has it and that replica is promoted; this narrows that window to
-    /// nothing for the writes it is called after, at the cost of a round trip to a replica.
-    pub async fn replicated(&mut self, key: &str) -> anyhow::Result<()> {
+    /// Runs `script` on `keys` (of one slot) with `args`.
+    ///
+    /// Without `REDIS_WAIT_REPLICAS`: `EVALSHA` (loading the script on `NOSCRIPT`). Redis
+    /// replicates asynchronously, so a change the primary acknowledged is lost if the primary
+    /// dies before its replica has it and that replica is promoted.
+    ///
+    /// With it: `EVAL` and `WAIT` in one pipeline, so the `WAIT` runs on the very node and
+    /// connection the script ran on (a `WAIT` sent on its own could be re-routed to another node
+    /// while the primary fails, and count that node's replicas instead), and
+    /// [`NotReplicated`] when fewer replicas than asked for have the change within
+    /// `REDIS_WAIT_TIMEOUT`. The change stands on the primary either way.
+    pub async fn run_script<T: FromRedisValue>(
+        &mut self,
+        script: &LuaScript,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T, ScriptError> {
         let Some(wait) = self.wait else {
-            return Ok(());
+            let mut call = script.script.prepare_invoke();
+            for k in keys {
+                call.key(k);
+            }
+            for a in args {
+                call.arg(a);
+            }
+            return Ok(call.invoke_async(self).await?);
         };
         let timeout_ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
-        let mut cmd = redis::cmd("WAIT");
-        cmd.arg(wait.replicas).arg(timeout_ms);
-        let reached: u64 = match &mut self.inner {
-            ConnectionKind::Single(c) => cmd.query_async(&mut **c).await?,
-            ConnectionKind::Cluster(c) => {
-                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::with_key(key, SlotAddr::Master),
-                ));
-                FromRedisValue::from_redis_value(c.route_command(cmd, route).await?)?
-            }
-        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(script.source)
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        pipe.cmd("WAIT").arg(wait.replicas).arg(timeout_ms);
+        let (reply, reached): (T, u64) = pipe.query_async(self).await?;
         metrics::histogram!("redis_wait_replicas_reached").record(reached as f64);
         if reached < u64::from(wait.replicas) {
             return Err(NotReplicated {
@@ -265,7 +311,7 @@ impl Connection {
             }
             .into());
         }
-        Ok(())
+        Ok(reply)
     }
 }
 

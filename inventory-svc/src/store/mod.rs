@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use platform::event::EventEnvelope;
 use platform::redis::Pool;
-use redis::{AsyncCommands as _, Script};
+use platform::redis::{LuaScript as Script, ScriptError};
+use redis::AsyncCommands as _;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -84,6 +85,15 @@ impl From<redis::RedisError> for StoreError {
             Self::Unavailable(e.to_string())
         } else {
             Self::Unexpected(anyhow::Error::new(e).context("Redis command failed"))
+        }
+    }
+}
+
+impl From<ScriptError> for StoreError {
+    fn from(e: ScriptError) -> Self {
+        match e {
+            ScriptError::Redis(e) => e.into(),
+            ScriptError::NotReplicated(e) => Self::Unavailable(e.to_string()),
         }
     }
 }
@@ -306,31 +316,28 @@ impl StockStore {
         extra: &[String],
     ) -> Result<Vec<String>, StoreError> {
         let keys = self.keys(id);
-        let mut call = script.prepare_invoke();
-        call.key(&keys.item)
-            .key(&keys.holds)
-            .key(&keys.expiry)
-            .key(&keys.done)
-            .key(&keys.outbox)
-            .arg(id.as_str())
-            .arg(now_ms())
-            .arg(duration_ms(self.settings.record_retention))
-            .arg(Uuid::now_v7().to_string())
-            .arg(Uuid::now_v7().to_string());
-        for a in extra {
-            call.arg(a);
-        }
+        let key_list = [
+            keys.item.clone(),
+            keys.holds.clone(),
+            keys.expiry.clone(),
+            keys.done.clone(),
+            keys.outbox.clone(),
+        ];
+        let mut args = vec![
+            id.as_str().to_owned(),
+            now_ms().to_string(),
+            duration_ms(self.settings.record_retention).to_string(),
+            Uuid::now_v7().to_string(),
+            Uuid::now_v7().to_string(),
+        ];
+        args.extend(extra.iter().cloned());
+        // With REDIS_WAIT_REPLICAS a change is not acknowledged until replicas have it; the
+        // change stands on the primary either way, and the caller retries (every script call is
+        // idempotent by its reservation id or absolute values) or gives the hold back.
         let mut reply: Vec<String> = self
             .with_timeout(async {
                 let mut conn = self.pool.get().await?;
-                let reply = call.invoke_async(&mut conn).await?;
-                // With REDIS_WAIT_REPLICAS: not acknowledged until replicas have it. The change
-                // stands on the primary either way; the caller retries (every script call is
-                // idempotent by its reservation id or absolute values) or gives the hold back.
-                conn.replicated(&keys.item)
-                    .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(reply)
+                Ok(conn.run_script(script, &key_list, &args).await?)
             })
             .await?;
         if reply.len() < 2 {
@@ -708,7 +715,7 @@ impl StockStore {
         if entry_ids.is_empty() {
             return Ok(());
         }
-        let mut call = self.scripts.outbox_ack.prepare_invoke();
+        let mut call = self.scripts.outbox_ack.script().prepare_invoke();
         call.key(key);
         for id in entry_ids {
             call.arg(id);

@@ -1,10 +1,11 @@
-//! The Lua scripts of `lua/`, embedded at compile time and called through `redis::Script`
-//! (EVALSHA, loading the script again when Redis answers NOSCRIPT, e.g. after a restart).
+//! The Lua scripts of `lua/`, embedded at compile time and run through
+//! [`platform::redis::Connection::run_script`] (EVALSHA, loading the script again when Redis
+//! answers NOSCRIPT, e.g. after a restart; EVAL and WAIT when replicas must have each change).
 //!
 //! Item scripts are the shared `item_prelude.lua` followed by the script's own body, so each is
 //! one atomic script that sees the prelude's helpers and key layout.
 
-use redis::Script;
+use platform::redis::LuaScript as Script;
 
 macro_rules! item_script {
     ($file:literal) => {
