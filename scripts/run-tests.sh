@@ -92,6 +92,9 @@ if e2e_stack up; then
   # Prometheus (Debian's, started with the stack on :18089) has scraped all of the above.
   step "dashboards: every panel's query and every rule against the e2e stack's Prometheus" \
     python3 scripts/check-dashboards.py http://127.0.0.1:18089
+  # Everything above left the stack consistent: nothing oversold, lost, doubled or leaked.
+  counted audit "audit: the e2e stack's invariants after all of the above (make audit)" \
+    env STACK=e2e scripts/audit.sh
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2
