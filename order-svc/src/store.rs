@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use backon::Retryable as _;
 use deadpool_postgres::Pool;
 use platform::{event::EventEnvelope, outbox, postgres::DbError};
 use serde_json::{Value, json};
@@ -416,16 +417,30 @@ impl OrderStore {
     }
 
     /// Forgets a key whose request (claimed with `order_id`) failed for a passing reason, so a
-    /// retry starts afresh; a claim taken over meanwhile is left to its new owner.
+    /// retry starts afresh; a claim taken over meanwhile is left to its new owner. The failure
+    /// was often Postgres' (a connection terminated, a restart), so it is tried a few times on
+    /// fresh connections: a key left claimed by a live process would make its retries wait for
+    /// `IDEMPOTENCY_STALE_AFTER`.
     pub async fn release_key(&self, key: &str, order_id: Uuid) -> Result<(), DbError> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM idempotency_keys WHERE key = $1 AND order_id = $2 AND state = 'in_flight'",
-                &[&key, &order_id],
+        let release = || async {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "DELETE FROM idempotency_keys WHERE key = $1 AND order_id = $2 AND state = 'in_flight'",
+                    &[&key, &order_id],
+                )
+                .await?;
+            Ok::<_, DbError>(())
+        };
+        release
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(6),
             )
-            .await?;
-        Ok(())
+            .when(|e| matches!(e, DbError::Unavailable(_)))
+            .await
     }
 
     /// Takes up to `limit` orders whose units still have to be confirmed or returned and that

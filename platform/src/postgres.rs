@@ -138,8 +138,17 @@ impl From<deadpool_postgres::PoolError> for DbError {
 
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
-        // No SQLSTATE means the failure was the connection's, not the statement's.
-        if e.is_closed() || e.code().is_none() {
+        // No SQLSTATE means the failure was the connection's, not the statement's. Some states
+        // say the same from the server's side, and a retry can succeed: 08 connection
+        // exception, 53 insufficient resources (too many connections), 57 operator
+        // intervention (the connection was terminated, the server is shutting down or starting),
+        // 40 transaction rollback (serialization failure, deadlock).
+        let passing = e.code().is_none_or(|c| {
+            ["08", "53", "57", "40"]
+                .iter()
+                .any(|class| c.code().starts_with(class))
+        });
+        if e.is_closed() || passing {
             Self::Unavailable(with_causes(&e))
         } else {
             Self::Unexpected(anyhow::Error::new(e).context("database statement failed"))

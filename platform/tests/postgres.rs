@@ -56,3 +56,38 @@ async fn a_test_database_is_dropped_with_its_value() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn a_connection_terminated_by_the_server_is_a_passing_failure_not_a_bug() {
+    let db = TestDatabase::create(embedded::migrations::runner()).await;
+    let pool = postgres::pool(&db.config).unwrap();
+    let victim = pool.get().await.unwrap();
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // What an operator (or the fault suite) does, while a statement runs: pg_terminate_backend,
+    // and the statement fails with SQLSTATE 57P01 (admin_shutdown).
+    let running = tokio::spawn(async move { victim.query_one("SELECT pg_sleep(10)", &[]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let admin = pool.get().await.unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    let err = running.await.unwrap().unwrap_err();
+    assert_eq!(
+        err.code().map(|c| c.code()),
+        Some("57P01"),
+        "the server's own reason: {err:?}"
+    );
+    let db_err = postgres::DbError::from(err);
+    assert!(
+        matches!(db_err, postgres::DbError::Unavailable(_)),
+        "{db_err:?}"
+    );
+    // A 503 for the client, who may retry, never a 500.
+    let problem = platform::problem::Problem::from(db_err);
+    assert_eq!(problem.status, 503);
+}
