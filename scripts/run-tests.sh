@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: checks the servers, runs every crate's tests, the delivery files' validators
+# `make test`: checks the servers, runs every crate's tests (the consumers' again on quorum
+# queues, inventory's and order's again on a Redis Cluster), the delivery files' validators
 # (scripts/check-delivery.sh), then the end-to-end tests against a whole stack started the way
 # `make up` starts it (STACK=e2e: its own ports, key prefix, exchange, queues and databases,
-# purged before and after), then the container phase (scripts/test-containers.sh: the six images
+# purged before and after, three replicas of every service) and the auditor on it, then the
+# fault suite (make chaos), then the container phase (scripts/test-containers.sh: the six images
 # built and run against the same servers), and ends with one overall line
 # "Summary: N passed, N failed, N skipped" adding up every test binary's and check's result.
 # Each phase prints how long it took.
@@ -103,6 +105,12 @@ else
 fi
 e2e_stack down >/dev/null 2>&1
 phase_done "the end-to-end phase"
+
+# The fault suite (make chaos): its own stack, three replicas of every service, careful clients,
+# every service SIGKILLed, the broker, Postgres' connections and Redis taken away, the auditor
+# after each fault.
+counted chaos "faults: make chaos, three replicas of every service" env REPLICAS=3 scripts/chaos.sh
+phase_done "the fault suite"
 
 step "containers: the six images, built and run against the same servers" scripts/test-containers.sh
 phase_done "the container phase"
