@@ -671,21 +671,7 @@ async fn run_mode(mode: Mode, knobs: Knobs, urls: &[String]) -> Outcome {
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
     // Leave nothing behind: this run's keys, and its exchange.
-    if let Ok(mut conn) = pool.get().await
-        && let Ok(keys) = conn.scan(&format!("{prefix}*"), None).await
-    {
-        let unlinks: Vec<redis::Cmd> = keys
-            .iter()
-            .map(|k| {
-                let mut cmd = redis::cmd("UNLINK");
-                cmd.arg(k);
-                cmd
-            })
-            .collect();
-        for chunk in unlinks.chunks(1000) {
-            let _: Result<Vec<i64>, _> = conn.query_all(chunk).await;
-        }
-    }
+    testing::delete_redis_prefix(&redis).await;
     testing::delete_exchange(&amqp.url, &amqp.exchange).await;
     run_cluster_script(&["restart-node", &victim.to_string()]).await;
 

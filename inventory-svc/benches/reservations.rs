@@ -195,6 +195,6 @@ async fn main() {
         "  reproduce: make bench-inventory   (knobs: BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_CLIENTS, BENCH_AMQP_URL)"
     );
 
-    testing::delete_redis_prefix(&redis.url, &redis.key_prefix).await;
+    testing::delete_redis_prefix(&redis).await;
     testing::delete_exchange(&amqp.url, &amqp.exchange).await;
 }

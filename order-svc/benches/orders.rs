@@ -153,6 +153,6 @@ async fn main() {
     let _ = std::fs::remove_file(&script);
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    testing::delete_redis_prefix(&redis.url, &redis.key_prefix).await;
+    testing::delete_redis_prefix(&redis).await;
     testing::delete_exchange(&amqp.url, &amqp.exchange).await;
 }

@@ -86,11 +86,9 @@ where
     .join();
 }
 
-/// Deletes every key under `prefix`.
-pub async fn delete_redis_prefix(url: &str, prefix: &str) {
-    // A server or a cluster, as the tests' environment says (REDIS_CLUSTER).
-    let mut config = redis_config();
-    config.url = url.to_owned();
+/// Deletes every key under `config.key_prefix`, on the server or cluster `config` names.
+pub async fn delete_redis_prefix(config: &RedisConfig) {
+    let mut config = config.clone();
     config.pool_size = 2;
     let Ok(pool) = crate::redis::pool(&config) else {
         return;
@@ -98,7 +96,7 @@ pub async fn delete_redis_prefix(url: &str, prefix: &str) {
     let Ok(mut conn) = pool.get().await else {
         return;
     };
-    let Ok(keys) = conn.scan(&format!("{prefix}*"), None).await else {
+    let Ok(keys) = conn.scan(&format!("{}*", config.key_prefix), None).await else {
         return;
     };
     let deletes: Vec<redis::Cmd> = keys

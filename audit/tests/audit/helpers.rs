@@ -445,10 +445,10 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        let (redis, prefix) = (self.redis.url.clone(), self.redis.key_prefix.clone());
+        let redis = self.redis.clone();
         let (amqp, queues) = (self.amqp.url.clone(), self.queues());
         testing::block_on_fresh_thread(async move {
-            testing::delete_redis_prefix(&redis, &prefix).await;
+            testing::delete_redis_prefix(&redis).await;
             testing::delete_queues(&amqp, &queues).await;
         });
     }

@@ -251,7 +251,7 @@ impl Drop for TestApp {
         self.shutdown.cancel();
         let (redis, amqp) = (self.redis.clone(), self.amqp.clone());
         testing::block_on_fresh_thread(async move {
-            testing::delete_redis_prefix(&redis.url, &redis.key_prefix).await;
+            testing::delete_redis_prefix(&redis).await;
             testing::delete_exchange(&amqp.url, &amqp.exchange).await;
         });
     }

@@ -264,7 +264,7 @@ impl Drop for Stack {
         testing::block_on_fresh_thread(async move {
             // Let the services wind down before their storage goes away.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            testing::delete_redis_prefix(&redis.url, &redis.key_prefix).await;
+            testing::delete_redis_prefix(&redis).await;
             testing::delete_exchange(&amqp.url, &amqp.exchange).await;
         });
     }
