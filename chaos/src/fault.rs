@@ -1,7 +1,7 @@
 //! The faults, and how each is injected into a running stack with the tools an operator has:
 //! `kill -KILL`, `rabbitmqctl`, `psql` as the postgres superuser, `redis-cli`, and
-//! `scripts/stack.sh up` to bring back what was killed (the way the README says a stack is
-//! restored).
+//! `scripts/stack.sh up` to bring back what was killed (the way docs/faults-and-scale.md says a
+//! stack is restored).
 //!
 //! What is not injected: Postgres is the machine's shared server, so it is never stopped; only
 //! the stack's connections to it are terminated. RabbitMQ is the machine's too, but nothing
