@@ -48,8 +48,8 @@ check-jenkins: ## the Jenkinsfile and its shared library parse (Groovy) and have
 schemathesis: ## Fuzz the running gateway (make up first) against the OpenAPI document
 	@scripts/schemathesis.sh
 
-openapi: ## Regenerate api-docs/openapi.json from the code (commit it)
-	cargo run -q -p api-docs > api-docs/openapi.json
+openapi: ## Regenerate api-docs/openapi.json and the event schemas in api-docs/events/ from the code (commit them)
+	cargo run -q -p api-docs -- write
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -5,42 +5,37 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use platform::{
     consumer::{Applied, first_delivery},
-    event::EventEnvelope,
+    event::{DecodeError, Event, EventEnvelope},
     postgres::DbError,
 };
-use serde_json::Value;
-
-fn text<'a>(data: &'a Value, field: &str) -> anyhow::Result<&'a str> {
-    data[field]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("event data lacks the text field {field:?}"))
-}
-
-fn int(data: &Value, field: &str) -> anyhow::Result<i64> {
-    data[field]
-        .as_i64()
-        .ok_or_else(|| anyhow::anyhow!("event data lacks the number {field:?}"))
-}
 
 fn day_of(at: DateTime<Utc>) -> NaiveDate {
     at.date_naive()
 }
 
-/// Applies `event` (once); events of other types are recorded and ignored.
-pub async fn apply(pool: &Pool, event: &EventEnvelope) -> anyhow::Result<Applied> {
+fn int(n: u64) -> anyhow::Result<i64> {
+    Ok(i64::try_from(n)?)
+}
+
+/// Applies `envelope` (once); events of types SIOMS does not publish are recorded and ignored.
+pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Applied> {
+    let event = match envelope.decode() {
+        Ok(event) => Some(event),
+        Err(DecodeError::UnknownKind(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    if !first_delivery(&tx, event.event_id).await? {
+    if !first_delivery(&tx, envelope.event_id).await? {
         return Ok(Applied::Duplicate);
     }
-    let data = &event.data;
-    let day = day_of(event.occurred_at);
-    match event.kind.as_str() {
-        "order_created" | "order_rejected" | "order_cancelled" => {
-            let column = match event.kind.as_str() {
-                "order_created" => "confirmed",
-                "order_rejected" => "rejected",
-                _ => "cancelled",
+    let day = day_of(envelope.occurred_at);
+    match &event {
+        Some(Event::OrderCreated(o) | Event::OrderRejected(o) | Event::OrderCancelled(o)) => {
+            let (column, sign) = match event {
+                Some(Event::OrderCreated(_)) => ("confirmed", 1),
+                Some(Event::OrderRejected(_)) => ("rejected", 0),
+                _ => ("cancelled", -1),
             };
             tx.execute(
                 &format!(
@@ -50,60 +45,87 @@ pub async fn apply(pool: &Pool, event: &EventEnvelope) -> anyhow::Result<Applied
                 &[&day],
             )
             .await?;
-            let sign = match event.kind.as_str() {
-                "order_created" => 1,
-                "order_cancelled" => -1,
-                _ => 0,
-            };
             if sign != 0 {
-                let placed: DateTime<Utc> = serde_json::from_value(data["created_at"].clone())?;
-                let cents = sign * int(data, "total_cents")?;
+                // Revenue counts on the day the order was placed.
+                let cents = sign * int(o.total_cents)?;
                 tx.execute(
                     "INSERT INTO daily_revenue (day, currency, cents) VALUES ($1, $2, $3) \
                      ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + $3",
-                    &[&day_of(placed), &text(data, "currency")?, &cents],
+                    &[&day_of(o.created_at), &o.currency, &cents],
                 )
                 .await?;
             }
         }
-        "stock_changed" | "low_stock" => {
-            tx.execute(
-                "INSERT INTO items (item_id, name, stock, threshold, version) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (item_id) DO UPDATE SET name = $2, stock = $3, threshold = $4, version = $5 \
-                 WHERE items.version < $5",
-                &[
-                    &text(data, "item_id")?,
-                    &data["name"].as_str(),
-                    &int(data, "stock")?,
-                    &int(data, "threshold")?,
-                    &int(data, "version")?,
-                ],
+        Some(Event::StockChanged(e)) => {
+            upsert_item(
+                &tx,
+                e.item_id.as_str(),
+                &e.name,
+                e.stock,
+                e.threshold,
+                e.version,
             )
             .await?;
         }
-        "item_removed" => {
+        Some(Event::LowStock(e)) => {
+            upsert_item(
+                &tx,
+                e.item_id.as_str(),
+                &e.name,
+                e.stock,
+                e.threshold,
+                e.version,
+            )
+            .await?;
+        }
+        Some(Event::ItemRemoved(e)) => {
             tx.execute(
                 "DELETE FROM items WHERE item_id = $1",
-                &[&text(data, "item_id")?],
+                &[&e.item_id.as_str()],
             )
             .await?;
         }
-        "price_changed" => {
+        Some(Event::PriceChanged(e)) => {
             tx.execute(
                 "INSERT INTO prices (item_id, price_cents, currency, version) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (item_id) DO UPDATE SET price_cents = $2, currency = $3, version = $4 \
                  WHERE prices.version < $4",
                 &[
-                    &text(data, "item_id")?,
-                    &int(&data["new"], "price_cents")?,
-                    &text(&data["new"], "currency")?,
-                    &int(data, "version")?,
+                    &e.item_id.as_str(),
+                    &int(e.new.price_cents)?,
+                    &e.new.currency,
+                    &int(e.version)?,
                 ],
             )
             .await?;
         }
-        _ => {}
+        None => {}
     }
     tx.commit().await?;
     Ok(Applied::Done)
+}
+
+/// Keeps the newest stock figures of an item (an older event never overwrites a newer one).
+async fn upsert_item(
+    tx: &deadpool_postgres::Transaction<'_>,
+    item_id: &str,
+    name: &str,
+    stock: u64,
+    threshold: u64,
+    version: u64,
+) -> anyhow::Result<()> {
+    tx.execute(
+        "INSERT INTO items (item_id, name, stock, threshold, version) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (item_id) DO UPDATE SET name = $2, stock = $3, threshold = $4, version = $5 \
+         WHERE items.version < $5",
+        &[
+            &item_id,
+            &name,
+            &int(stock)?,
+            &int(threshold)?,
+            &int(version)?,
+        ],
+    )
+    .await?;
+    Ok(())
 }

@@ -49,3 +49,40 @@ fn every_public_route_is_documented() {
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
 }
+
+#[test]
+fn every_problem_the_gateway_answers_is_a_known_kind_with_its_status_and_title() {
+    use platform::problem::{ProblemKind, TYPE_PREFIX};
+
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/nginx.conf.template");
+    let template = std::fs::read_to_string(template).unwrap();
+    let mut seen = 0;
+    for line in template.lines() {
+        // `return 404 '{"type":"urn:sioms:problem:not-found","title":…,"status":404,…}';`
+        let Some(body) = line
+            .split_once('\'')
+            .and_then(|(_, rest)| rest.rsplit_once('\''))
+            .map(|(body, _)| body)
+        else {
+            continue;
+        };
+        let Ok(problem) = serde_json::from_str::<serde_json::Value>(body) else {
+            continue;
+        };
+        let Some(uri) = problem["type"].as_str() else {
+            continue;
+        };
+        if !uri.starts_with(TYPE_PREFIX) {
+            continue;
+        }
+        let kind = ProblemKind::from_type_uri(uri)
+            .unwrap_or_else(|| panic!("the gateway answers an unknown problem type {uri}"));
+        assert_eq!(problem["status"], kind.status().as_u16(), "{uri}");
+        assert_eq!(problem["title"], kind.title(), "{uri}");
+        seen += 1;
+    }
+    assert!(
+        seen >= 4,
+        "found only {seen} problem bodies in the gateway template"
+    );
+}

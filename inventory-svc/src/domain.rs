@@ -1,52 +1,18 @@
 //! The inventory's vocabulary, validated at the edge: a value of one of these types is known to
 //! be well-formed, so nothing past deserialisation checks it again.
 
-use std::fmt;
-
 use serde::{Deserialize, Deserializer, Serialize, de};
 
-pub use platform::contract::{
-    ItemId, MAX_QUANTITY, PageLimit, PageQuery, Quantity, QueryQuantity, Source, bounded_integer,
-    check_token,
+pub use platform::{
+    contract::{
+        ItemId, MAX_QUANTITY, PageLimit, PageQuery, Quantity, QueryQuantity, Source,
+        bounded_integer, check_token,
+    },
+    reservation::{Line, MAX_LINES, ReservationId, check_lines},
 };
 
 /// The largest stock level (and threshold) an item may be given.
 pub const MAX_STOCK: u64 = 1_000_000_000;
-/// The most lines one reservation may have.
-pub const MAX_LINES: usize = 100;
-
-/// A reservation id chosen by the caller (order-svc uses the order's UUID): 1–128 characters
-/// of `[A-Za-z0-9._:-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ReservationId(String);
-
-impl ReservationId {
-    /// Validates a reservation id.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        check_token(raw, 128, "reservation id")?;
-        Ok(Self(raw.to_owned()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ReservationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ReservationId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(de::Error::custom)
-    }
-}
-
 /// An absolute stock level: 0 to [`MAX_STOCK`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -123,41 +89,6 @@ impl<'de> Deserialize<'de> for ItemName {
     }
 }
 
-/// One line of a reservation: so many units of one item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Line {
-    /// The item.
-    #[serde(alias = "item")]
-    pub item_id: ItemId,
-    /// How many units.
-    pub quantity: Quantity,
-}
-
-/// Checks the lines of a reservation: 1 to [`MAX_LINES`], each item at most once (one hold per
-/// item and reservation keeps retries unambiguous).
-pub fn check_lines(lines: &[Line]) -> Result<(), String> {
-    if lines.is_empty() {
-        return Err("lines must hold at least one line".to_owned());
-    }
-    if lines.len() > MAX_LINES {
-        return Err(format!(
-            "lines has {} entries; at most {MAX_LINES} are allowed",
-            lines.len()
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for line in lines {
-        if !seen.insert(&line.item_id) {
-            return Err(format!(
-                "item {} appears in more than one line; put its whole quantity in one line",
-                line.item_id
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// An item as the public API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
@@ -189,21 +120,4 @@ pub struct Ledger {
     pub provisioned: i64,
     /// Bumped on every change.
     pub version: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn lines_must_name_each_item_once() {
-        let line = |id: &str| Line {
-            item_id: ItemId::parse(id).unwrap(),
-            quantity: Quantity::new(1).unwrap(),
-        };
-        assert!(check_lines(&[line("a"), line("b")]).is_ok());
-        assert!(check_lines(&[line("a"), line("a")]).is_err());
-        assert!(check_lines(&[]).is_err());
-    }
 }

@@ -6,6 +6,7 @@
 //! - [`config`]: environment variables, validated at start-up.
 //! - [`domain`]: ids, quantities and the other validated values of the API.
 //! - [`store`]: Redis keys and the Lua scripts of `lua/` (the only code that touches Redis).
+//! - [`reservations`]: multi-line reservations, all or nothing by compensation.
 //! - [`routes`]: the HTTP API (public item routes, internal reservation routes).
 //! - [`relay`]: publishes the events the scripts decided to RabbitMQ (transactional outbox).
 //! - [`reaper`]: gives back the stock of expired holds.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod reaper;
 pub mod relay;
+pub mod reservations;
 pub mod routes;
 pub mod store;
 

@@ -5,94 +5,105 @@
 use deadpool_postgres::Pool;
 use platform::{
     consumer::{Applied, first_delivery},
-    event::EventEnvelope,
+    event::{DecodeError, Event, EventEnvelope},
     postgres::DbError,
 };
-use serde_json::Value;
 
 use crate::mail::{Mail, MailTransport};
 
-/// The alert an event leads to: its kind, subject and body (or `None` for other events).
-pub fn compose(event: &EventEnvelope) -> anyhow::Result<Option<(&'static str, String, String)>> {
-    let d = &event.data;
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
-    let item = s(&d["item_id"]);
-    Ok(Some(match event.kind.as_str() {
-        "low_stock" => (
+/// One alert: its kind, subject and body.
+pub struct Alert {
+    /// Its kind, as listed by `GET /notifications?kind=`.
+    pub kind: &'static str,
+    /// The mail's subject.
+    pub subject: String,
+    /// The mail's body.
+    pub body: String,
+}
+
+/// The alert an event leads to (`None` for events that alert nobody).
+pub fn compose(event: &Event) -> Option<Alert> {
+    let item = event.item_id();
+    let (kind, subject, body) = match event {
+        Event::LowStock(e) => (
             "low_stock",
             format!("Low stock: {item}"),
             format!(
                 "Item {item} ({}) is down to {} units, below its threshold of {}. Restock it.",
-                s(&d["name"]),
-                d["stock"],
-                d["threshold"]
+                e.name, e.stock, e.threshold
             ),
         ),
-        "order_created" => (
+        Event::OrderCreated(o) => (
             "order_confirmed",
-            format!("Order {} confirmed", s(&d["order_id"])),
+            format!("Order {} confirmed", o.order_id),
             format!(
                 "Order {} for {} x {item} was confirmed: {} {} (minor units).",
-                s(&d["order_id"]),
-                d["quantity"],
-                d["total_cents"],
-                s(&d["currency"])
+                o.order_id, o.quantity, o.total_cents, o.currency
             ),
         ),
-        "order_cancelled" => (
+        Event::OrderCancelled(o) => (
             "order_cancelled",
-            format!("Order {} cancelled", s(&d["order_id"])),
+            format!("Order {} cancelled", o.order_id),
             format!(
                 "Order {} for {} x {item} was cancelled ({}); its stock went back on sale.",
-                s(&d["order_id"]),
-                d["quantity"],
-                s(&d["reason"])
+                o.order_id,
+                o.quantity,
+                o.reason.as_deref().unwrap_or("no reason given")
             ),
         ),
-        "price_changed" => (
+        Event::PriceChanged(e) => (
             "price_changed",
             format!("Price of {item} changed"),
             format!(
                 "The price of {item} changed from {} to {} {} (minor units).",
-                if d["old"].is_null() {
-                    "none".to_owned()
-                } else {
-                    format!("{} {}", d["old"]["price_cents"], s(&d["old"]["currency"]))
-                },
-                d["new"]["price_cents"],
-                s(&d["new"]["currency"])
+                e.old.as_ref().map_or_else(
+                    || "none".to_owned(),
+                    |old| format!("{} {}", old.price_cents, old.currency)
+                ),
+                e.new.price_cents,
+                e.new.currency
             ),
         ),
-        _ => return Ok(None),
-    }))
+        Event::StockChanged(_) | Event::ItemRemoved(_) | Event::OrderRejected(_) => return None,
+    };
+    Some(Alert {
+        kind,
+        subject,
+        body,
+    })
 }
 
-/// Applies `event`: records and sends its alert to every recipient, once.
+/// Applies `envelope`: records and sends its alert to every recipient, once. Events of types
+/// SIOMS does not publish alert nobody; a payload that breaks its schema is an error (retried,
+/// then parked as a dead letter).
 pub async fn apply(
     pool: &Pool,
     transport: &dyn MailTransport,
     recipients: &[String],
-    event: &EventEnvelope,
+    envelope: &EventEnvelope,
 ) -> anyhow::Result<Applied> {
-    let Some((kind, subject, body)) = compose(event)? else {
+    let alert = match envelope.decode() {
+        Ok(event) => compose(&event),
+        Err(DecodeError::UnknownKind(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(Alert {
+        kind,
+        subject,
+        body,
+    }) = alert
+    else {
         return Ok(Applied::Done);
     };
-    if event.data["item_id"].is_null() {
-        anyhow::bail!("a {} event without item_id", event.kind);
-    }
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    if !first_delivery(&tx, event.event_id).await? {
+    if !first_delivery(&tx, envelope.event_id).await? {
         return Ok(Applied::Duplicate);
     }
     for to in recipients {
         tx.execute(
             "INSERT INTO notifications (kind, recipient, subject, body, event_id, event_type) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&kind, to, &subject, &body, &event.event_id, &event.kind],
+            &[&kind, to, &subject, &body, &envelope.event_id, &envelope.kind],
         )
         .await?;
         transport

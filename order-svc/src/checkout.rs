@@ -23,7 +23,10 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use platform::{event::kinds, problem::Problem};
+use platform::{
+    problem::{Problem, ProblemKind},
+    reservation::{Action, HoldState},
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -82,10 +85,8 @@ pub struct Checkout {
 }
 
 fn in_progress() -> Problem {
-    Problem::new(
-        StatusCode::CONFLICT,
-        "request-in-progress",
-        "Request in progress",
+    Problem::of(
+        ProblemKind::RequestInProgress,
         "a request with this Idempotency-Key is still being handled; retry in a moment",
     )
 }
@@ -168,10 +169,8 @@ impl Checkout {
                     });
                 }
                 KeyClaim::Mismatch => {
-                    return Err(Problem::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency-key-reused",
-                        "Idempotency-Key reused",
+                    return Err(Problem::of(
+                        ProblemKind::IdempotencyKeyReused,
                         "this Idempotency-Key was used with another body; use a new key for a new order",
                     ));
                 }
@@ -201,7 +200,7 @@ impl Checkout {
         let now = platform::event::now_micros();
         let order = Order {
             id: order_id,
-            item_id: item.to_string(),
+            item_id: item.clone(),
             quantity: quantity.get(),
             status: OrderStatus::Confirmed,
             unit_price_cents: quote.price_cents,
@@ -252,12 +251,7 @@ impl Checkout {
         });
         match self
             .store
-            .insert(
-                &order,
-                StockState::PendingConfirm,
-                kinds::ORDER_CREATED,
-                keyed,
-            )
+            .insert(&order, StockState::PendingConfirm, keyed)
             .await
         {
             Ok(Finished::Written) => {}
@@ -280,7 +274,7 @@ impl Checkout {
 
         match self
             .inventory
-            .settle("confirm", order_id, item, quantity, request_id)
+            .settle(Action::Confirm, order_id, item, quantity, request_id)
             .await
         {
             Ok(Settlement::Done) => {
@@ -308,7 +302,7 @@ impl Checkout {
     ) {
         if let Err(e) = self
             .inventory
-            .settle("release", order_id, item, quantity, request_id)
+            .settle(Action::Release, order_id, item, quantity, request_id)
             .await
         {
             tracing::warn!(%order_id, error = %e, "cannot release a reservation now; its hold expires by itself");
@@ -327,17 +321,15 @@ impl Checkout {
             "insufficient stock: {} requested, {available} available",
             order.quantity
         ));
-        let problem = Problem::new(
-            StatusCode::CONFLICT,
-            "insufficient-stock",
-            "Insufficient stock",
+        let problem = Problem::of(
+            ProblemKind::InsufficientStock,
             format!(
                 "item {} has {available} units available; {} were asked for. The order was recorded as rejected.",
                 order.item_id, order.quantity
             ),
         )
         .with("order_id", order.id.to_string())
-        .with("item_id", order.item_id.clone())
+        .with("item_id", order.item_id.as_str())
         .with("available", available)
         .with("requested", order.quantity);
         let placed = Placed::problem(&problem, Some(order.id));
@@ -347,10 +339,7 @@ impl Checkout {
             status: placed.status.as_u16(),
             body: &placed.body,
         });
-        let finished = self
-            .store
-            .insert(&order, StockState::None, kinds::ORDER_REJECTED, keyed)
-            .await?;
+        let finished = self.store.insert(&order, StockState::None, keyed).await?;
         if finished == Finished::ClaimLost {
             return Ok(Attempt::Superseded);
         }
@@ -373,10 +362,8 @@ impl Checkout {
             .await
             .map_err(|e| dependency_problem(&e))?;
         let problem = if exists {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unpriced-item",
-                "Item has no price",
+            Problem::of(
+                ProblemKind::UnpricedItem,
                 format!("item {item} has no price yet, so it cannot be ordered"),
             )
             .with("item_id", item.as_str())
@@ -417,10 +404,8 @@ impl Checkout {
         let order = match self.store.cancel(id, "cancelled by request").await? {
             None => return Err(unknown_order(id)),
             Some(Err(status)) => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "order-not-cancellable",
-                    "Order cannot be cancelled",
+                return Err(Problem::of(
+                    ProblemKind::OrderNotCancellable,
                     format!(
                         "order {id} is {}; only a confirmed order can be cancelled",
                         status.as_str()
@@ -449,16 +434,16 @@ pub async fn return_stock(
     order: &Order,
     request_id: &str,
 ) -> Option<StockState> {
-    let item = ItemId::parse(&order.item_id).ok()?;
+    let item = &order.item_id;
     let quantity = platform::contract::Quantity::new(order.quantity)?;
     let outcome = inventory
-        .settle("cancel", order.id, &item, quantity, request_id)
+        .settle(Action::Cancel, order.id, item, quantity, request_id)
         .await;
     match outcome {
         Ok(Settlement::Done) => Some(StockState::Returned),
-        Ok(Settlement::WrongState(state)) if state == "held" => {
+        Ok(Settlement::WrongState(HoldState::Held)) => {
             match inventory
-                .settle("release", order.id, &item, quantity, request_id)
+                .settle(Action::Release, order.id, item, quantity, request_id)
                 .await
             {
                 Ok(Settlement::Done) => Some(StockState::Returned),
@@ -466,7 +451,7 @@ pub async fn return_stock(
             }
         }
         // Released or expired: the units went back already.
-        Ok(Settlement::WrongState(_)) => Some(StockState::Returned),
+        Ok(Settlement::WrongState(_) | Settlement::Mismatch(_)) => Some(StockState::Returned),
         Ok(Settlement::Unknown) => {
             tracing::warn!(order = %order.id, "inventory has no record of this reservation; nothing to return");
             Some(StockState::Returned)
@@ -488,10 +473,8 @@ fn total(quote: &Quote, quantity: u64) -> Result<u64, Problem> {
 
 /// 404 for an item that does not exist.
 pub fn unknown_item(item: &ItemId) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "unknown-item",
-        "Unknown item",
+    Problem::of(
+        ProblemKind::UnknownItem,
         format!("item {item} does not exist"),
     )
     .with("item_id", item.as_str())
@@ -499,10 +482,8 @@ pub fn unknown_item(item: &ItemId) -> Problem {
 
 /// 404 for an order that does not exist.
 pub fn unknown_order(id: Uuid) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "unknown-order",
-        "Unknown order",
+    Problem::of(
+        ProblemKind::UnknownOrder,
         format!("order {id} does not exist"),
     )
     .with("order_id", id.to_string())

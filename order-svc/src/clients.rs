@@ -11,8 +11,12 @@ use failsafe::{
     Config, StateMachine, backoff::Constant, failure_policy::ConsecutiveFailures,
     futures::CircuitBreaker as _,
 };
+use platform::{
+    problem::{Problem, ProblemKind},
+    reservation::{Action, HoldState, Line, LinesRequest, ReserveRequest},
+};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
@@ -194,12 +198,14 @@ impl PricingClient {
             .0
             .send(Method::GET, &format!("/price/{item}"), None, request_id)
             .await?;
-        match answer.status {
-            StatusCode::OK => serde_json::from_value(answer.body)
+        if answer.status == StatusCode::OK {
+            return serde_json::from_value(answer.body)
                 .map(Some)
-                .map_err(|e| unexpected(self.0.name, &e.to_string())),
-            StatusCode::NOT_FOUND => Ok(None),
-            other => Err(unexpected(self.0.name, &format!("answered {other}"))),
+                .map_err(|e| unexpected(self.0.name, &e.to_string()));
+        }
+        match answer.problem() {
+            Some((ProblemKind::NoPrice, _)) => Ok(None),
+            _ => Err(answer.unexpected(self.0.name)),
         }
     }
 }
@@ -225,8 +231,10 @@ pub enum Reservation {
 pub enum Settlement {
     /// Done (or already done).
     Done,
-    /// The reservation is in another state, e.g. `expired`, `held`, `released`.
-    WrongState(String),
+    /// The reservation is in another state, e.g. expired, held, released.
+    WrongState(HoldState),
+    /// The reservation is for other lines than the ones sent: the detail.
+    Mismatch(String),
     /// Inventory has no record of it (item removed, or the record outlived its retention).
     Unknown,
 }
@@ -241,8 +249,32 @@ fn unexpected(dependency: &'static str, reason: &str) -> CallError {
     }
 }
 
-fn lines(item: &ItemId, quantity: Quantity) -> Value {
-    json!([{ "item_id": item, "quantity": quantity.get() }])
+impl Answer {
+    /// The answer as a problem of a known kind, if it is one.
+    fn problem(&self) -> Option<(ProblemKind, Problem)> {
+        if self.status.is_success() {
+            return None;
+        }
+        let problem: Problem = serde_json::from_value(self.body.clone()).ok()?;
+        Some((problem.kind()?, problem))
+    }
+
+    /// An answer the contract does not allow here.
+    fn unexpected(&self, dependency: &'static str) -> CallError {
+        unexpected(dependency, &format!("{} {}", self.status, self.body))
+    }
+}
+
+fn one_line(item: &ItemId, quantity: Quantity) -> Vec<Line> {
+    vec![Line {
+        item_id: item.clone(),
+        quantity,
+    }]
+}
+
+fn to_json(body: &impl serde::Serialize) -> Value {
+    // Invariant: the request types are plain structs of strings and numbers.
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 impl InventoryClient {
@@ -254,56 +286,64 @@ impl InventoryClient {
         quantity: Quantity,
         request_id: &str,
     ) -> Result<Reservation, CallError> {
-        let body = json!({ "reservation_id": order, "lines": lines(item, quantity) });
+        let body = to_json(&ReserveRequest {
+            reservation_id: order.into(),
+            lines: one_line(item, quantity),
+        });
         let answer = self
             .0
             .send(Method::POST, "/reserve", Some(&body), request_id)
             .await?;
-        Ok(match (answer.status, answer.body["type"].as_str()) {
-            (s, _) if s.is_success() => Reservation::Held,
-            (StatusCode::CONFLICT, Some("urn:sioms:problem:insufficient-stock")) => {
-                Reservation::Insufficient {
-                    available: answer.body["available"].as_u64().unwrap_or(0),
-                }
+        if answer.status.is_success() {
+            return Ok(Reservation::Held);
+        }
+        Ok(match answer.problem() {
+            Some((ProblemKind::InsufficientStock, p)) => Reservation::Insufficient {
+                available: p
+                    .extension("available")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| answer.unexpected(self.0.name))?,
+            },
+            Some((ProblemKind::UnknownItem, _)) => Reservation::UnknownItem,
+            Some((ProblemKind::ReservationClosed | ProblemKind::ReservationMismatch, p)) => {
+                Reservation::Refused(p.detail)
             }
-            (StatusCode::NOT_FOUND, _) => Reservation::UnknownItem,
-            (_, _) => Reservation::Refused(
-                answer.body["detail"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_owned(),
-            ),
+            _ => return Err(answer.unexpected(self.0.name)),
         })
     }
 
-    /// `confirm`, `release` or `cancel` the order's reservation.
+    /// Confirms, releases or cancels the order's reservation.
     pub async fn settle(
         &self,
-        action: &str,
+        action: Action,
         order: Uuid,
         item: &ItemId,
         quantity: Quantity,
         request_id: &str,
     ) -> Result<Settlement, CallError> {
-        let body = json!({ "lines": lines(item, quantity) });
+        let body = to_json(&LinesRequest {
+            lines: one_line(item, quantity),
+        });
+        let path = action.path(&order.into());
         let answer = self
             .0
-            .send(
-                Method::POST,
-                &format!("/reservations/{order}/{action}"),
-                Some(&body),
-                request_id,
-            )
+            .send(Method::POST, &path, Some(&body), request_id)
             .await?;
-        Ok(match answer.status {
-            s if s.is_success() => Settlement::Done,
-            StatusCode::NOT_FOUND => Settlement::Unknown,
-            _ => Settlement::WrongState(
-                answer.body["state"]
-                    .as_str()
-                    .unwrap_or("unknown")
-                    .to_owned(),
+        if answer.status.is_success() {
+            return Ok(Settlement::Done);
+        }
+        Ok(match answer.problem() {
+            Some((ProblemKind::UnknownReservation | ProblemKind::UnknownItem, _)) => {
+                Settlement::Unknown
+            }
+            Some((ProblemKind::ReservationClosed, p)) => Settlement::WrongState(
+                p.extension("state")
+                    .and_then(Value::as_str)
+                    .and_then(HoldState::parse)
+                    .ok_or_else(|| answer.unexpected(self.0.name))?,
             ),
+            Some((ProblemKind::ReservationMismatch, p)) => Settlement::Mismatch(p.detail),
+            _ => return Err(answer.unexpected(self.0.name)),
         })
     }
 
@@ -313,6 +353,12 @@ impl InventoryClient {
             .0
             .send(Method::GET, &format!("/items/{item}"), None, request_id)
             .await?;
-        Ok(answer.status.is_success())
+        if answer.status.is_success() {
+            return Ok(true);
+        }
+        match answer.problem() {
+            Some((ProblemKind::UnknownItem, _)) => Ok(false),
+            _ => Err(answer.unexpected(self.0.name)),
+        }
     }
 }

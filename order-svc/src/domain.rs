@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use platform::contract::{ItemId, Quantity};
+pub use platform::contract::{ItemId, OrderStatus, Quantity};
 
 /// The body of `POST /orders`: `{"item_id", "quantity"}` (`item` is accepted for `item_id`, as
 /// in seed 001).
@@ -25,46 +25,13 @@ impl OrderRequest {
     }
 }
 
-/// An order's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    /// Stock reserved and the order accepted.
-    Confirmed,
-    /// Refused for short stock.
-    Rejected,
-    /// Cancelled after it was confirmed; its stock went back.
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// As stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Confirmed => "confirmed",
-            Self::Rejected => "rejected",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// From the stored text.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "confirmed" => Self::Confirmed,
-            "rejected" => Self::Rejected,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-}
-
 /// An order as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     /// Its id (UUIDv7, so ids sort by time).
     pub id: Uuid,
     /// The item.
-    pub item_id: String,
+    pub item_id: ItemId,
     /// Units ordered.
     pub quantity: u64,
     /// Its status.

@@ -8,12 +8,12 @@
 
 use std::{sync::Arc, time::Duration};
 
+use platform::reservation::Action;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     checkout::{Checkout, return_stock},
     clients::Settlement,
-    domain::ItemId,
     store::{StockOutcome, StockState},
 };
 
@@ -51,25 +51,35 @@ impl StockSync {
                     let request_id = format!("stock-sync-{}", task.order.id);
                     match task.stock {
                         StockState::PendingConfirm => {
-                            let item = ItemId::parse(&task.order.item_id).ok()?;
+                            let item = &task.order.item_id;
                             let quantity = platform::contract::Quantity::new(task.order.quantity)?;
                             match inventory
-                                .settle("confirm", task.order.id, &item, quantity, &request_id)
+                                .settle(Action::Confirm, task.order.id, item, quantity, &request_id)
                                 .await
                             {
-                                Ok(Settlement::Done) => Some(StockOutcome::Settled(StockState::Committed)),
-                                Ok(Settlement::WrongState(state)) => Some(StockOutcome::Lapsed(format!(
-                                    "the stock hold was {state} before the order could be confirmed"
-                                ))),
+                                Ok(Settlement::Done) => {
+                                    Some(StockOutcome::Settled(StockState::Committed))
+                                }
+                                Ok(Settlement::WrongState(state)) => {
+                                    Some(StockOutcome::Lapsed(format!(
+                                        "the stock hold was {} before the order could be confirmed",
+                                        state.as_str()
+                                    )))
+                                }
+                                Ok(Settlement::Mismatch(detail)) => {
+                                    Some(StockOutcome::Lapsed(detail))
+                                }
                                 Ok(Settlement::Unknown) => Some(StockOutcome::Lapsed(
                                     "inventory has no hold for this order".to_owned(),
                                 )),
                                 Err(_) => None,
                             }
                         }
-                        StockState::PendingReturn => return_stock(inventory, &task.order, &request_id)
-                            .await
-                            .map(StockOutcome::Settled),
+                        StockState::PendingReturn => {
+                            return_stock(inventory, &task.order, &request_id)
+                                .await
+                                .map(StockOutcome::Settled)
+                        }
                         _ => None,
                     }
                 })

@@ -6,15 +6,19 @@ use std::time::Duration;
 
 use backon::Retryable as _;
 use deadpool_postgres::Pool;
-use platform::{event::EventEnvelope, outbox, postgres::DbError};
-use serde_json::{Value, json};
+use platform::{
+    event::{Event, EventEnvelope, OrderSnapshot},
+    outbox,
+    postgres::DbError,
+};
+use serde_json::Value;
 use tokio_postgres::{Row, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{ItemId, Order, OrderStatus};
 
 /// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = "order-svc";
+pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
 
 /// Where an order's units stand at inventory-svc (see the migration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +129,8 @@ fn order_from_row(row: &Row) -> Result<Order, DbError> {
     let status: String = row.get("status");
     Ok(Order {
         id: row.get("id"),
-        item_id: row.get("item_id"),
+        item_id: ItemId::parse(row.get("item_id"))
+            .map_err(|e| anyhow::anyhow!("stored order has a bad item id: {e}"))?,
         quantity: u64::from(row.get::<_, i32>("quantity").unsigned_abs()),
         status: OrderStatus::parse(&status)
             .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
@@ -155,25 +160,26 @@ async fn abandoned(tx: &Transaction<'_>, claim: &Row) -> Result<Option<&'static 
     Ok(claim.get::<_, bool>("stale").then_some("stale"))
 }
 
-/// The event for an order's current state.
-pub fn order_event(kind: &str, order: &Order) -> EventEnvelope {
-    EventEnvelope {
-        event_id: Uuid::now_v7(),
-        kind: kind.to_owned(),
-        occurred_at: order.updated_at,
-        source: EVENT_SOURCE.to_owned(),
-        data: json!({
-            "order_id": order.id,
-            "item_id": order.item_id,
-            "quantity": order.quantity,
-            "status": order.status,
-            "unit_price_cents": order.unit_price_cents,
-            "total_cents": order.total_cents,
-            "currency": order.currency,
-            "reason": order.reason,
-            "created_at": order.created_at,
-        }),
-    }
+/// The event announcing an order's current state: `order_created` for a confirmed order,
+/// `order_rejected` and `order_cancelled` for the others.
+pub fn order_event(order: &Order) -> EventEnvelope {
+    let snapshot = OrderSnapshot {
+        order_id: order.id,
+        item_id: order.item_id.clone(),
+        quantity: order.quantity,
+        status: order.status,
+        unit_price_cents: order.unit_price_cents,
+        total_cents: order.total_cents,
+        currency: order.currency.clone(),
+        reason: order.reason.clone(),
+        created_at: order.created_at,
+    };
+    let event = match order.status {
+        OrderStatus::Confirmed => Event::OrderCreated(snapshot),
+        OrderStatus::Rejected => Event::OrderRejected(snapshot),
+        OrderStatus::Cancelled => Event::OrderCancelled(snapshot),
+    };
+    EventEnvelope::new(&event, EVENT_SOURCE, order.updated_at)
 }
 
 /// Records the answer for a key, if this request still holds its claim (it is the fence that
@@ -221,7 +227,6 @@ impl OrderStore {
         &self,
         order: &Order,
         stock: StockState,
-        event_kind: &str,
         keyed: Option<KeyedResponse<'_>>,
     ) -> Result<Finished, DbError> {
         let mut client = self.pool.get().await?;
@@ -232,7 +237,7 @@ impl OrderStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &order.id,
-                &order.item_id,
+                &order.item_id.as_str(),
                 &quantity,
                 &order.status.as_str(),
                 &(order.unit_price_cents as i64),
@@ -245,7 +250,7 @@ impl OrderStore {
             ],
         )
         .await?;
-        outbox::enqueue(&tx, &order_event(event_kind, order)).await?;
+        outbox::enqueue(&tx, &order_event(order)).await?;
         if finish_key(&tx, keyed).await? == Finished::ClaimLost {
             tx.rollback().await?;
             return Ok(Finished::ClaimLost);
@@ -335,11 +340,7 @@ impl OrderStore {
             &[&id, &reason, &order.updated_at],
         )
         .await?;
-        outbox::enqueue(
-            &tx,
-            &order_event(platform::event::kinds::ORDER_CANCELLED, &order),
-        )
-        .await?;
+        outbox::enqueue(&tx, &order_event(&order)).await?;
         tx.commit().await?;
         Ok(Some(Ok(order)))
     }
@@ -498,11 +499,7 @@ impl OrderStore {
                         )
                         .await?;
                     let cancelled = order_from_row(&row)?;
-                    outbox::enqueue(
-                        &tx,
-                        &order_event(platform::event::kinds::ORDER_CANCELLED, &cancelled),
-                    )
-                    .await?;
+                    outbox::enqueue(&tx, &order_event(&cancelled)).await?;
                     done += 1;
                 }
                 None => {}

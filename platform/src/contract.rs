@@ -1,7 +1,7 @@
-//! Value types of the public contract that several services validate the same way: item ids
-//! and quantities. A value of one of these types is known to be well-formed.
+//! Value types of the public contract that several services validate the same way: item ids,
+//! quantities, order statuses. A value of one of these types is known to be well-formed.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
@@ -29,6 +29,66 @@ impl ItemId {
 impl fmt::Display for ItemId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl schemars::JsonSchema for ItemId {
+    fn schema_name() -> Cow<'static, str> {
+        "ItemId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An item id (SKU-like): 1 to 64 letters, digits, '.', '_' or '-'.",
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._-]{1,64}$",
+            "minLength": 1,
+            "maxLength": 64,
+            "examples": ["widget"],
+        })
+    }
+}
+
+/// An order's status.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Stock reserved and the order accepted.
+    Confirmed,
+    /// Refused for short stock.
+    Rejected,
+    /// Cancelled after it was confirmed; its stock went back.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "confirmed" => Self::Confirmed,
+            "rejected" => Self::Rejected,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
     }
 }
 

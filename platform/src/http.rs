@@ -16,7 +16,10 @@ use actix_web::{
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-use crate::{config::AdminToken, problem::Problem};
+use crate::{
+    config::AdminToken,
+    problem::{Problem, ProblemKind},
+};
 
 /// The header that carries a request's id across every hop.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -120,17 +123,13 @@ pub fn require_admin(req: &HttpRequest, token: &AdminToken) -> Result<(), Proble
         })
         .map(str::trim);
     match presented {
-        None => Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Authentication required",
+        None => Err(Problem::of(
+            ProblemKind::Unauthenticated,
             "this route needs an admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
         )),
         Some(p) if bool::from(p.as_bytes().ct_eq(token.0.as_bytes())) => Ok(()),
-        Some(_) => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Forbidden",
+        Some(_) => Err(Problem::of(
+            ProblemKind::Forbidden,
             "the admin token presented is not valid",
         )),
     }
@@ -165,17 +164,13 @@ pub fn json_config() -> web::JsonConfig {
         .limit(MAX_JSON_BODY)
         .error_handler(|err, _req| {
             let problem = match &err {
-                JsonPayloadError::ContentType => Problem::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported-media-type",
-                    "Unsupported media type",
+                JsonPayloadError::ContentType => Problem::of(
+                    ProblemKind::UnsupportedMediaType,
                     "send the body as JSON with `Content-Type: application/json`",
                 ),
                 JsonPayloadError::Overflow { limit }
-                | JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "Payload too large",
+                | JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::of(
+                    ProblemKind::PayloadTooLarge,
                     format!("the body is larger than the {limit} bytes accepted"),
                 ),
                 JsonPayloadError::Deserialize(e) => Problem::bad_request(describe_json_error(e)),

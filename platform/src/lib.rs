@@ -2,18 +2,20 @@
 //!
 //! # Layout
 //!
-//! - [`contract`]: value types of the public contract (item ids, quantities).
+//! - [`contract`]: value types of the public contract (item ids, quantities, order statuses).
 //! - [`config`]: typed configuration read from environment variables, validated at start-up.
 //! - [`telemetry`]: tracing-subscriber set-up (JSON or readable logs).
 //! - [`metrics`]: the Prometheus recorder and the `/metrics` route.
 //! - [`http`]: request ids, RED metrics, health routes, admin auth and the extractor error
 //!   handlers that turn bad input into problem+json.
-//! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457).
+//! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457)
+//!   and every kind of problem, with its status and title.
 //! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
+//! - [`reservation`]: the internal reservation API between order-svc and inventory-svc.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
-//! - [`event`]: the event envelope every service publishes and every consumer reads.
+//! - [`event`]: every event's typed payload, and the envelope every service publishes.
 //! - [`healthcheck`]: `<service> healthcheck`, the container health check built into every binary.
 //! - [`openapi`]: OpenAPI pieces every service's document shares.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
@@ -34,6 +36,7 @@ pub mod outbox;
 pub mod postgres;
 pub mod problem;
 pub mod redis;
+pub mod reservation;
 pub mod run;
 pub mod shutdown;
 pub mod telemetry;

@@ -11,7 +11,10 @@ use utoipa::{
     },
 };
 
-use crate::contract::{ItemId, MAX_QUANTITY, PageLimit, Quantity};
+use crate::{
+    contract::{ItemId, MAX_QUANTITY, PageLimit, Quantity},
+    problem::ProblemKind,
+};
 
 /// The name of the admin bearer security scheme in every document.
 pub const ADMIN_SCHEME: &str = "admin_token";
@@ -40,7 +43,18 @@ impl PartialSchema for crate::problem::Problem {
             .description(Some(
                 "An RFC 9457 problem; extension members (item_id, available, order_id, …) may follow",
             ))
-            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(problem_kinds()))
+                    .enum_values(Some(
+                        ProblemKind::ALL
+                            .iter()
+                            .map(|k| k.type_uri())
+                            .chain(["about:blank".to_owned()]),
+                    )),
+            )
             .property("title", ObjectBuilder::new().schema_type(Type::String))
             .property("status", ObjectBuilder::new().schema_type(Type::Integer))
             .property("detail", ObjectBuilder::new().schema_type(Type::String))
@@ -54,6 +68,23 @@ impl PartialSchema for crate::problem::Problem {
 }
 
 impl ToSchema for crate::problem::Problem {}
+
+/// Every problem kind, one line each: type, status, title, meaning.
+fn problem_kinds() -> String {
+    let mut text = String::from(
+        "The kind of problem. `about:blank` when the status says it all (405, 500); otherwise one of:",
+    );
+    for kind in ProblemKind::ALL {
+        text.push_str(&format!(
+            "\n- `{}` ({} {}): {}",
+            kind.type_uri(),
+            kind.status().as_u16(),
+            kind.title(),
+            kind.meaning()
+        ));
+    }
+    text
+}
 
 impl PartialSchema for ItemId {
     fn schema() -> RefOr<Schema> {

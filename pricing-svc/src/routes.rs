@@ -1,10 +1,10 @@
 //! pricing-svc's HTTP API.
 
-use actix_web::{HttpResponse, http::StatusCode, web};
+use actix_web::{HttpResponse, web};
 use platform::{
     contract::{PageLimit, PageQuery},
     http::{Admin, method_not_allowed},
-    problem::Problem,
+    problem::{Problem, ProblemKind},
 };
 use serde::{Deserialize, Serialize};
 
@@ -47,10 +47,8 @@ fn item_id(raw: &str) -> Result<ItemId, Problem> {
 }
 
 fn unpriced(id: &ItemId) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "unpriced-item",
-        "No price",
+    Problem::of(
+        ProblemKind::NoPrice,
         format!("item {id} has no price; set one with PUT /price/{id}"),
     )
     .with("item_id", id.as_str())

@@ -2,15 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use platform::{event::EventEnvelope, outbox, postgres::DbError};
+use platform::{
+    event::{Event, EventEnvelope, Money, PriceChanged},
+    outbox,
+    postgres::DbError,
+};
 use serde::Serialize;
-use serde_json::json;
 use tokio_postgres::Row;
 
 use crate::domain::{Currency, ItemId, Price, PriceCents};
 
 /// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = "pricing-svc";
+pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
 
 /// What a price change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,18 +175,19 @@ impl PriceStore {
             ],
         )
         .await?;
-        let event = EventEnvelope {
-            event_id: uuid::Uuid::now_v7(),
-            kind: platform::event::kinds::PRICE_CHANGED.to_owned(),
-            occurred_at: now,
-            source: EVENT_SOURCE.to_owned(),
-            data: json!({
-                "item_id": id.as_str(),
-                "old": old.as_ref().map(|o| json!({"price_cents": o.price_cents, "currency": o.currency})),
-                "new": {"price_cents": cents.get(), "currency": currency.as_str()},
-                "version": version,
+        let event = Event::PriceChanged(PriceChanged {
+            item_id: id.clone(),
+            old: old.as_ref().map(|o| Money {
+                price_cents: o.price_cents,
+                currency: o.currency.clone(),
             }),
-        };
+            new: Money {
+                price_cents: cents.get(),
+                currency: currency.as_str().to_owned(),
+            },
+            version,
+        });
+        let event = EventEnvelope::new(&event, EVENT_SOURCE, now);
         outbox::enqueue(&tx, &event).await?;
         tx.commit().await?;
         let price = Price {

@@ -2,7 +2,10 @@
 
 use actix_web::{HttpResponse, http::header, web};
 use platform::openapi::AdminSecurity;
-use platform::{http::Admin, problem::Problem};
+use platform::{
+    http::Admin,
+    problem::{Problem, ProblemKind},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, item_id, method_not_allowed, unknown_item};
@@ -136,10 +139,8 @@ async fn create(
         .create_item(&id, &name, stock, threshold)
         .await?
     {
-        return Err(Problem::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "item-exists",
-            "Item exists",
+        return Err(Problem::of(
+            ProblemKind::ItemExists,
             format!("item {id} already exists; change it with PUT /items/{id}"),
         )
         .with("item_id", id.as_str()));

@@ -7,8 +7,7 @@ pub use platform::http::method_not_allowed;
 
 use std::{sync::Arc, time::Duration};
 
-use actix_web::http::StatusCode;
-use platform::problem::Problem;
+use platform::problem::{Problem, ProblemKind};
 
 use crate::{
     domain::ItemId,
@@ -42,10 +41,8 @@ pub fn item_id(raw: &str) -> Result<ItemId, Problem> {
 
 /// 404 for an item that does not exist.
 pub fn unknown_item(id: &ItemId) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "unknown-item",
-        "Unknown item",
+    Problem::of(
+        ProblemKind::UnknownItem,
         format!("item {id} does not exist"),
     )
     .with("item_id", id.as_str())

@@ -23,7 +23,7 @@ mod scripts;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use platform::event::EventEnvelope;
+use platform::event::{Event, EventEnvelope, EventKind};
 use platform::redis::Pool;
 use platform::redis::{LuaScript as Script, ScriptError};
 use redis::AsyncCommands as _;
@@ -36,7 +36,7 @@ use scripts::Scripts;
 use crate::domain::{Item, ItemId, ItemName, Ledger, Line, ReservationId, StockLevel, Threshold};
 
 /// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = "inventory-svc";
+pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
 
 /// What waits in the outbox streams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,45 +104,7 @@ impl From<platform::redis::PoolError> for StoreError {
     }
 }
 
-/// The state of one reservation line's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HoldState {
-    /// Units are held until the deadline.
-    Held,
-    /// The hold became a sale.
-    Confirmed,
-    /// The hold was given back by the caller.
-    Released,
-    /// The hold passed its deadline and its units went back on sale.
-    Expired,
-    /// The sale was cancelled and its units went back on sale.
-    Cancelled,
-}
-
-impl HoldState {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "held" => Self::Held,
-            "confirmed" => Self::Confirmed,
-            "released" => Self::Released,
-            "expired" => Self::Expired,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// The state's name, as in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Held => "held",
-            Self::Confirmed => "confirmed",
-            Self::Released => "released",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
+pub use platform::reservation::HoldState;
 
 /// What a reserve, confirm, release or cancel of one line found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -891,12 +853,17 @@ fn envelope_from_entry(entry: &redis::streams::StreamId) -> anyhow::Result<Event
             .with_context(|| format!("missing field {name}"))
     };
     let occurred_ms: i64 = field("occurred_at_ms")?.parse()?;
-    Ok(EventEnvelope {
-        event_id: field("event_id")?.parse()?,
-        kind: field("type")?,
-        occurred_at: chrono::DateTime::from_timestamp_millis(occurred_ms)
+    let raw_kind = field("type")?;
+    let kind =
+        EventKind::parse(&raw_kind).with_context(|| format!("unknown event type {raw_kind:?}"))?;
+    // The scripts write the payload; reading it as its type here keeps them to the contract.
+    let event = Event::from_parts(kind, serde_json::from_str(&field("data")?)?)
+        .with_context(|| format!("the {kind} payload does not match its schema"))?;
+    Ok(EventEnvelope::with_id(
+        field("event_id")?.parse()?,
+        &event,
+        EVENT_SOURCE,
+        chrono::DateTime::from_timestamp_millis(occurred_ms)
             .context("occurred_at_ms out of range")?,
-        source: EVENT_SOURCE.to_owned(),
-        data: serde_json::from_str(&field("data")?)?,
-    })
+    ))
 }

@@ -143,6 +143,10 @@ fn event(kind: &str, data: Value) -> EventEnvelope {
     }
 }
 
+/// The order the order events of [`the_four`] are about.
+const ORDER: &str = "01937c3e-0000-7000-8000-000000000001";
+
+/// One event of each kind that alerts, with the payloads their producers send.
 fn the_four() -> Vec<EventEnvelope> {
     vec![
         event(
@@ -151,11 +155,11 @@ fn the_four() -> Vec<EventEnvelope> {
         ),
         event(
             "order_created",
-            json!({"order_id": "o-1", "item_id": "widget", "quantity": 2, "total_cents": 3998, "currency": "EUR"}),
+            json!({"order_id": ORDER, "item_id": "widget", "quantity": 2, "status": "confirmed", "unit_price_cents": 1999, "total_cents": 3998, "currency": "EUR", "reason": null, "created_at": "2026-11-30T10:00:00Z"}),
         ),
         event(
             "order_cancelled",
-            json!({"order_id": "o-1", "item_id": "widget", "quantity": 2, "reason": "cancelled by request"}),
+            json!({"order_id": ORDER, "item_id": "widget", "quantity": 2, "status": "cancelled", "unit_price_cents": 1999, "total_cents": 3998, "currency": "EUR", "reason": "cancelled by request", "created_at": "2026-11-30T10:00:00Z"}),
         ),
         event(
             "price_changed",

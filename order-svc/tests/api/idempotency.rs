@@ -231,7 +231,7 @@ async fn a_request_whose_key_was_taken_over_writes_nothing() {
     let now = platform::event::now_micros();
     let order = Order {
         id: first,
-        item_id: "widget".into(),
+        item_id: platform::contract::ItemId::parse("widget").unwrap(),
         quantity: 1,
         status: OrderStatus::Confirmed,
         unit_price_cents: 100,
@@ -249,12 +249,7 @@ async fn a_request_whose_key_was_taken_over_writes_nothing() {
         body: &body,
     };
     let finished = store
-        .insert(
-            &order,
-            StockState::PendingConfirm,
-            "order_created",
-            Some(keyed),
-        )
+        .insert(&order, StockState::PendingConfirm, Some(keyed))
         .await
         .unwrap();
     assert_eq!(finished, Finished::ClaimLost);
