@@ -11,6 +11,7 @@
 //! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457).
 //! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
+//! - [`backoff`]: the doubling pause of every loop that retries while a dependency is away.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
 //! - [`event`]: the event envelope every service publishes and every consumer reads.
@@ -22,6 +23,7 @@
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
 
 pub mod amqp;
+pub mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod contract;

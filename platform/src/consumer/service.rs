@@ -17,15 +17,14 @@ use lapin::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
+
 use super::{
     delivery::{self, Handler},
     settings::ConsumerSettings,
     topology::{declare_topology, measure},
 };
 
-/// The first pause before reconnecting; it doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the queue depths are measured.
 const MEASURE_EVERY: Duration = Duration::from_secs(2);
 
@@ -53,24 +52,23 @@ impl EventConsumer {
 
     /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
             let mut connected = false;
             let result = self.session(&shutdown, &mut connected).await;
             self.ready.store(false, Ordering::SeqCst);
             if connected {
-                backoff = MIN_BACKOFF;
+                backoff.reset();
             }
             match result {
                 Ok(()) => break,
                 Err(e) => {
+                    let pause = backoff.next_delay();
                     tracing::warn!(queue = %self.settings.queue, error = format!("{e:#}"),
-                        retry_in_ms = backoff.as_millis() as u64, "consumer lost the broker; reconnecting");
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
+                        retry_in_ms = pause.as_millis() as u64, "consumer lost the broker; reconnecting");
+                    if !crate::shutdown::sleep(pause, &shutdown).await {
+                        break;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
