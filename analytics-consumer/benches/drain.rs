@@ -135,7 +135,7 @@ async fn main() {
     config.consumer.queue = testing::unique_name("bench.analytics");
     let settings = config.consumer.clone();
     drain(
-        "analytics-consumer",
+        analytics_consumer::SERVICE,
         &db,
         &settings,
         n,
@@ -156,7 +156,7 @@ async fn main() {
     config.consumer.queue = testing::unique_name("bench.notifier");
     let settings = config.consumer.clone();
     drain(
-        "notifier-consumer",
+        notifier_consumer::SERVICE,
         &db,
         &settings,
         n,

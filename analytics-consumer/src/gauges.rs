@@ -13,19 +13,13 @@ pub const REFRESH: Duration = Duration::from_secs(5);
 
 /// Refreshes the gauges every [`REFRESH`] until `stop`.
 pub async fn run(pool: Pool, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(REFRESH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {
-                match items_below_threshold(&pool).await {
-                    Ok(n) => metrics::gauge!("analytics_items_below_threshold").set(n as f64),
-                    Err(e) => tracing::warn!(error = %e, "cannot count the items below their threshold"),
-                }
-            }
+    platform::run::every(REFRESH, &stop, || async {
+        match items_below_threshold(&pool).await {
+            Ok(n) => metrics::gauge!("analytics_items_below_threshold").set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "cannot count the items below their threshold"),
         }
-    }
+    })
+    .await;
 }
 
 /// How many items are below their threshold now.

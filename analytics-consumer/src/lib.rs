@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AnalyticsConfig;
 
+/// The service's name, taken from its crate's so that it is written once: wherever the process
+/// names itself (its `main`, its start-up errors, its logs).
+pub const SERVICE: &str = env!("CARGO_PKG_NAME");
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -39,7 +43,7 @@ impl Application {
     /// Migrates, binds the read API and prepares the consumer and its gauges.
     pub async fn build(config: AnalyticsConfig) -> anyhow::Result<Self> {
         let service = ConsumerService::build(
-            "analytics-consumer",
+            SERVICE,
             &config.http,
             &config.postgres,
             config.consumer.clone(),

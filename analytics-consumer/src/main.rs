@@ -1,15 +1,15 @@
 //! analytics-consumer's entry point: configuration, telemetry, build, run, report how it ended.
 
-use analytics_consumer::{Application, config::AnalyticsConfig};
+use analytics_consumer::{Application, SERVICE, config::AnalyticsConfig};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     platform::run::main(
-        "analytics-consumer",
+        SERVICE,
         AnalyticsConfig::from_env,
         |config, shutdown| async move {
             let app = Application::build(config).await?;
-            tracing::info!(port = app.port(), "analytics-consumer listening");
+            tracing::info!(port = app.port(), "{SERVICE} listening");
             app.run_until_stopped(shutdown).await
         },
     )

@@ -69,13 +69,8 @@ impl Limits {
         if attempts == 0 {
             return Err(ConfigError::new("AUDIT_ATTEMPTS", "must be at least 1"));
         }
-        let statement_timeout = env.duration_or("AUDIT_STATEMENT_TIMEOUT", d.statement_timeout)?;
-        if statement_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "AUDIT_STATEMENT_TIMEOUT",
-                "must be longer than zero",
-            ));
-        }
+        let statement_timeout =
+            env.positive_duration("AUDIT_STATEMENT_TIMEOUT", d.statement_timeout)?;
         Ok(Self {
             pending_after: env.duration_or("AUDIT_PENDING_AFTER", d.pending_after)?,
             outbox_max_age: env.duration_or("AUDIT_OUTBOX_MAX_AGE", d.outbox_max_age)?,

@@ -77,13 +77,6 @@ impl InventoryConfig {
                 "must be at least 100ms",
             ));
         }
-        let positive = |var: &str, d: Duration| {
-            if d.is_zero() {
-                Err(ConfigError::new(var, "must be longer than zero"))
-            } else {
-                Ok(d)
-            }
-        };
         Ok(Self {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             redis: RedisConfig::from_env(env)?,
@@ -93,25 +86,16 @@ impl InventoryConfig {
             default_stock,
             default_threshold: Threshold::new(threshold),
             reservation_hold,
-            record_retention: positive(
+            record_retention: env.positive_duration(
                 "RESERVATION_RECORD_RETENTION",
-                env.duration_or(
-                    "RESERVATION_RECORD_RETENTION",
-                    Duration::from_secs(7 * 86_400),
-                )?,
+                Duration::from_secs(7 * 86_400),
             )?,
-            reaper_interval: positive(
-                "HOLD_REAPER_INTERVAL",
-                env.duration_or("HOLD_REAPER_INTERVAL", Duration::from_secs(1))?,
-            )?,
-            outbox_sweep_interval: positive(
-                "OUTBOX_SWEEP_INTERVAL",
-                env.duration_or("OUTBOX_SWEEP_INTERVAL", Duration::from_secs(5))?,
-            )?,
-            redis_command_timeout: positive(
-                "REDIS_COMMAND_TIMEOUT",
-                env.duration_or("REDIS_COMMAND_TIMEOUT", Duration::from_secs(2))?,
-            )?,
+            reaper_interval: env
+                .positive_duration("HOLD_REAPER_INTERVAL", Duration::from_secs(1))?,
+            outbox_sweep_interval: env
+                .positive_duration("OUTBOX_SWEEP_INTERVAL", Duration::from_secs(5))?,
+            redis_command_timeout: env
+                .positive_duration("REDIS_COMMAND_TIMEOUT", Duration::from_secs(2))?,
         })
     }
 }

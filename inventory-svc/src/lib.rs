@@ -38,6 +38,10 @@ use crate::{
     store::{OutboxSignal, StockStore, StoreSettings},
 };
 
+/// The service's name, taken from its crate's so that it is written once: wherever the process
+/// names itself (its `main`, its start-up errors, its logs).
+pub const SERVICE: &str = env!("CARGO_PKG_NAME");
+
 /// How many outbox wake-ups may queue before the relay falls back to its sweep.
 const SIGNAL_CAPACITY: usize = 4096;
 
@@ -69,7 +73,7 @@ impl Application {
         ));
         let relay = OutboxRelay::new(
             store.clone(),
-            ConfirmingPublisher::new(config.amqp.clone(), "inventory-svc relay"),
+            ConfirmingPublisher::new(config.amqp.clone(), format!("{SERVICE} relay")),
             signals,
             config.outbox_sweep_interval,
         );

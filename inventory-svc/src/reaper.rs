@@ -29,18 +29,12 @@ impl HoldReaper {
 
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.pass().await {
-                        tracing::warn!(error = %e, "hold reaper pass failed; will retry");
-                    }
-                }
+        platform::run::every(self.interval, &shutdown, || async {
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %e, "hold reaper pass failed; will retry");
             }
-        }
+        })
+        .await;
     }
 
     async fn pass(&self) -> Result<(), crate::store::StoreError> {

@@ -3,25 +3,21 @@
 //!
 //! Fresh events go out at once: the store signals which stream got one. A periodic sweep over
 //! every outbox stream (SCAN) publishes what a crashed process or another replica left behind.
-//! While the broker is away the relay backs off (doubling up to [`MAX_BACKOFF`]) and keeps the
+//! While the broker is away the relay backs off ([`Backoff`]: doubling up to 5 s) and keeps the
 //! events where they are, in Redis. Delivery is at-least-once: an event whose confirm was lost is
 //! published again, and consumers deduplicate by `event_id`. Several replicas may relay the same
 //! stream during a sweep; that only adds duplicates, which consumers absorb.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use platform::amqp::ConfirmingPublisher;
+use platform::{amqp::ConfirmingPublisher, backoff::Backoff};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{EVENT_SOURCE, StockStore};
+use crate::{SERVICE, store::StockStore};
 
 /// Events read from one stream per publish round: bounded so one busy item cannot starve others.
 const BATCH: usize = 256;
-/// The longest pause between attempts while the broker is away.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The first pause after a failure.
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a final drain may take on shutdown before the rest is left for the next start.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -55,7 +51,7 @@ impl OutboxRelay {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut sweep = tokio::time::interval(self.sweep_interval);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::default();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -71,13 +67,9 @@ impl OutboxRelay {
                 continue;
             }
             if self.publish_pending().await {
-                backoff = MIN_BACKOFF;
-            } else {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff.reset();
+            } else if !platform::shutdown::sleep(backoff.next_delay(), &shutdown).await {
+                break;
             }
         }
         while let Ok(key) = self.signals.try_recv() {
@@ -94,9 +86,9 @@ impl OutboxRelay {
             Ok(keys) => {
                 match self.store.outbox_backlog(&keys).await {
                     Ok(backlog) => {
-                        metrics::gauge!("outbox_backlog_events", "service" => EVENT_SOURCE)
+                        metrics::gauge!("outbox_backlog_events", "service" => SERVICE)
                             .set(backlog.events as f64);
-                        metrics::gauge!("outbox_oldest_age_seconds", "service" => EVENT_SOURCE)
+                        metrics::gauge!("outbox_oldest_age_seconds", "service" => SERVICE)
                             .set(backlog.oldest_age.as_secs_f64());
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot measure the outbox backlog"),
@@ -117,7 +109,7 @@ impl OutboxRelay {
                     self.pending.remove(&key);
                 }
                 Err(e) => {
-                    metrics::counter!("outbox_publish_failures_total", "service" => EVENT_SOURCE)
+                    metrics::counter!("outbox_publish_failures_total", "service" => SERVICE)
                         .increment(1);
                     tracing::warn!(error = format!("{e:#}"), stream = %key, "cannot relay events yet; will retry");
                     return false;
@@ -137,7 +129,7 @@ impl OutboxRelay {
             let (ids, events): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
             self.publisher.publish_all(&events).await?;
             self.store.ack_outbox(key, &ids).await?;
-            metrics::counter!("outbox_published_total", "service" => EVENT_SOURCE)
+            metrics::counter!("outbox_published_total", "service" => SERVICE)
                 .increment(events.len() as u64);
             if ids.len() < BATCH {
                 return Ok(());

@@ -27,6 +27,10 @@ use crate::{
     mail::{LogTransport, MailTransport},
 };
 
+/// The service's name, taken from its crate's so that it is written once: wherever the process
+/// names itself (its `main`, its start-up errors, its logs).
+pub const SERVICE: &str = env!("CARGO_PKG_NAME");
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -52,7 +56,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let recipients = Arc::new(config.recipients.clone());
         ConsumerService::build(
-            "notifier-consumer",
+            SERVICE,
             &config.http,
             &config.postgres,
             config.consumer.clone(),

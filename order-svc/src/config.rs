@@ -71,10 +71,11 @@ impl OrderConfig {
             }
             Ok(DependencyConfig {
                 url: url.trim_end_matches('/').to_owned(),
-                timeout: positive(env, "DEPENDENCY_TIMEOUT", Duration::from_secs(2))?,
+                timeout: env.positive_duration("DEPENDENCY_TIMEOUT", Duration::from_secs(2))?,
                 retries: env.or("DEPENDENCY_RETRIES", 2usize)?,
                 circuit_failures,
-                circuit_open_for: positive(env, "CIRCUIT_OPEN_FOR", Duration::from_secs(5))?,
+                circuit_open_for: env
+                    .positive_duration("CIRCUIT_OPEN_FOR", Duration::from_secs(5))?,
             })
         };
         Ok(Self {
@@ -84,24 +85,15 @@ impl OrderConfig {
             log_format: env.or("LOG_FORMAT", LogFormat::Text)?,
             inventory: dependency("INVENTORY_URL", "http://127.0.0.1:8081")?,
             pricing: dependency("PRICING_URL", "http://127.0.0.1:8083")?,
-            idempotency_wait: positive(env, "IDEMPOTENCY_WAIT", Duration::from_secs(5))?,
-            idempotency_stale_after: positive(
-                env,
-                "IDEMPOTENCY_STALE_AFTER",
-                Duration::from_secs(30),
-            )?,
-            stock_sync_interval: positive(env, "STOCK_SYNC_INTERVAL", Duration::from_secs(1))?,
-            outbox_poll_interval: positive(env, "OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            idempotency_wait: env.positive_duration("IDEMPOTENCY_WAIT", Duration::from_secs(5))?,
+            idempotency_stale_after: env
+                .positive_duration("IDEMPOTENCY_STALE_AFTER", Duration::from_secs(30))?,
+            stock_sync_interval: env
+                .positive_duration("STOCK_SYNC_INTERVAL", Duration::from_secs(1))?,
+            outbox_poll_interval: env
+                .positive_duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
         })
     }
-}
-
-fn positive(env: &Env<'_>, var: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let d = env.duration_or(var, default)?;
-    if d.is_zero() {
-        return Err(ConfigError::new(var, "must be longer than zero"));
-    }
-    Ok(d)
 }
 
 impl ServiceConfig for OrderConfig {

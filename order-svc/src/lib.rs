@@ -39,6 +39,10 @@ use crate::{
     store::OrderStore,
 };
 
+/// The service's name, taken from its crate's so that it is written once: wherever the process
+/// names itself (its `main`, its start-up errors, its logs).
+pub const SERVICE: &str = env!("CARGO_PKG_NAME");
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -62,13 +66,13 @@ impl Application {
     pub async fn build(config: OrderConfig) -> anyhow::Result<Self> {
         let prometheus = platform::metrics::install()?;
         let pool =
-            platform::postgres::migrated_pool(&config.postgres, migrations(), "order-svc").await?;
+            platform::postgres::migrated_pool(&config.postgres, migrations(), SERVICE).await?;
         let incarnation = Incarnation::acquire(&config.postgres.url).await?;
         let relay = OutboxRelay::for_service(
             pool.clone(),
             &config.amqp,
             config.outbox_poll_interval,
-            "order-svc",
+            SERVICE,
         );
         let checkout = Arc::new(Checkout {
             store: OrderStore::new(pool.clone()),

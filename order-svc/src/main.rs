@@ -1,15 +1,15 @@
 //! order-svc's entry point: configuration, telemetry, build, run, report how it ended.
 
-use order_svc::{Application, config::OrderConfig};
+use order_svc::{Application, SERVICE, config::OrderConfig};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     platform::run::main(
-        "order-svc",
+        SERVICE,
         OrderConfig::from_env,
         |config, shutdown| async move {
             let app = Application::build(config).await?;
-            tracing::info!(port = app.port(), "order-svc listening");
+            tracing::info!(port = app.port(), "{SERVICE} listening");
             app.run_until_stopped(shutdown).await
         },
     )

@@ -36,13 +36,7 @@ impl StockSync {
 
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(self.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        platform::run::every(self.interval, &shutdown, || async {
             let inventory = &self.checkout.inventory;
             let round = self
                 .checkout
@@ -92,6 +86,7 @@ impl StockSync {
                 }
                 Err(e) => tracing::warn!(error = %e, "stock sync round failed; will retry"),
             }
-        }
+        })
+        .await;
     }
 }

@@ -17,9 +17,6 @@ use uuid::Uuid;
 
 use crate::domain::{ItemId, Order, OrderStatus};
 
-/// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
-
 /// Where an order's units stand at inventory-svc (see the migration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockState {
@@ -179,7 +176,7 @@ pub fn order_event(order: &Order) -> EventEnvelope {
         OrderStatus::Rejected => Event::OrderRejected(snapshot),
         OrderStatus::Cancelled => Event::OrderCancelled(snapshot),
     };
-    EventEnvelope::new(&event, EVENT_SOURCE, order.updated_at)
+    EventEnvelope::new(&event, crate::SERVICE, order.updated_at)
 }
 
 /// Records the answer for a key, if this request still holds its claim (it is the fence that

@@ -104,6 +104,16 @@ impl<'a> Env<'a> {
             .map(Into::into)
             .unwrap_or(default))
     }
+
+    /// Like [`Env::duration_or`], for a duration that must be longer than zero (an interval, a
+    /// timeout): `0s` fails start-up instead of a busy loop or a limit nothing can meet.
+    pub fn positive_duration(&self, var: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let d = self.duration_or(var, default)?;
+        if d.is_zero() {
+            return Err(ConfigError::new(var, "must be longer than zero"));
+        }
+        Ok(d)
+    }
 }
 
 /// What [`crate::run::main`] needs from every service's configuration.
@@ -289,6 +299,27 @@ mod tests {
         let http = HttpConfig::from_env(&Env::new(&source), 8081).unwrap();
         assert_eq!(http.port, 8081);
         assert_eq!(http.shutdown_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_zero_duration_is_refused_where_it_must_be_positive() {
+        let source = env_of(&[("POLL", "0s"), ("WAIT", "250ms")]);
+        let env = Env::new(&source);
+        let err = env
+            .positive_duration("POLL", Duration::from_secs(1))
+            .unwrap_err();
+        assert_eq!(err.var, "POLL");
+        assert!(err.to_string().contains("longer than zero"), "{err}");
+        assert_eq!(
+            env.positive_duration("WAIT", Duration::from_secs(1))
+                .unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            env.positive_duration("UNSET", Duration::from_secs(1))
+                .unwrap(),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

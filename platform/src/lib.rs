@@ -13,6 +13,7 @@
 //! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
 //! - [`reservation`]: the internal reservation API between order-svc and inventory-svc.
+//! - [`backoff`]: the doubling pause of every loop that retries while a dependency is away.
 //! - [`amqp`]: the RabbitMQ connection, the `sioms.events` topology and a confirming publisher.
 //! - [`consumer`]: how every consumer reads its queue (retries, dead letters, dedupe).
 //! - [`event`]: every event's typed payload, and the envelope every service publishes.
@@ -24,6 +25,7 @@
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
 
 pub mod amqp;
+pub mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod contract;

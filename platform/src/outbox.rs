@@ -29,14 +29,10 @@ use deadpool_postgres::Pool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{amqp::ConfirmingPublisher, event::EventEnvelope};
+use crate::{amqp::ConfirmingPublisher, backoff::Backoff, event::EventEnvelope};
 
 /// Rows published per transaction.
 const BATCH: i64 = 200;
-/// The first pause after a failure; it doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest pause between attempts while the broker (or Postgres) is away.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long the final drain may take on shutdown; what is left goes out after the next start.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -109,7 +105,7 @@ impl OutboxRelay {
 
     /// Runs until `shutdown`, then makes one bounded last attempt to publish what is left.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::default();
         let mut last_measure = tokio::time::Instant::now() - self.poll_interval;
         loop {
             if last_measure.elapsed() >= self.poll_interval {
@@ -118,11 +114,11 @@ impl OutboxRelay {
             }
             let pause = match self.publish_batch().await {
                 Ok(n) if n as i64 == BATCH => {
-                    backoff = MIN_BACKOFF;
+                    backoff.reset();
                     continue;
                 }
                 Ok(_) => {
-                    backoff = MIN_BACKOFF;
+                    backoff.reset();
                     None
                 }
                 Err(e) => {
@@ -132,9 +128,7 @@ impl OutboxRelay {
                         error = format!("{e:#}"),
                         "cannot relay outbox events yet; will retry"
                     );
-                    let pause = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    Some(pause)
+                    Some(backoff.next_delay())
                 }
             };
             tokio::select! {

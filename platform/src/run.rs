@@ -24,6 +24,26 @@ where
     Box::new(move |token| Box::pin(run(token)))
 }
 
+/// Runs `pass` at once and then every `interval` until `shutdown`: the loop of every periodic
+/// worker (a reaper, a sync, a gauge refresh). A pass under way when `shutdown` comes is not cut
+/// off: it finishes, then the loop returns. A pass that takes longer than `interval` pushes the
+/// next one back instead of letting missed ticks fire in a burst.
+pub async fn every<F, Fut>(interval: Duration, shutdown: &CancellationToken, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        pass().await;
+    }
+}
+
 /// How long the relay may take to publish what is left after everything else stopped.
 const RELAY_DRAIN: Duration = Duration::from_secs(15);
 

@@ -1,6 +1,8 @@
 //! One cancellation token per process, cancelled on SIGTERM or Ctrl-C and passed down to every
 //! server and worker, which stop taking new work, finish what they hold, and return.
 
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
 
 /// Returns a token that is cancelled when the process receives SIGTERM or SIGINT.
@@ -13,6 +15,15 @@ pub fn on_signal() -> CancellationToken {
         cancel.cancel();
     });
     token
+}
+
+/// Sleeps `pause`, or less when `shutdown` is cancelled first: then it returns `false`, so a
+/// worker's loop can stop at once instead of finishing a pause nobody waits for.
+pub async fn sleep(pause: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(pause) => true,
+    }
 }
 
 #[cfg(unix)]

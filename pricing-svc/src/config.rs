@@ -33,13 +33,7 @@ impl PricingConfig {
     /// Reads and validates every variable.
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let outbox_poll_interval =
-            env.duration_or("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?;
-        if outbox_poll_interval.is_zero() {
-            return Err(ConfigError::new(
-                "OUTBOX_POLL_INTERVAL",
-                "must be longer than zero",
-            ));
-        }
+            env.positive_duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?;
         Ok(Self {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             postgres: PostgresConfig::from_env(env, "sioms_pricing")?,

@@ -21,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{config::PricingConfig, routes::AppState, store::PriceStore};
 
+/// The service's name, taken from its crate's so that it is written once: wherever the process
+/// names itself (its `main`, its start-up errors, its logs).
+pub const SERVICE: &str = env!("CARGO_PKG_NAME");
+
 mod embedded {
     refinery::embed_migrations!("migrations");
 }
@@ -41,13 +45,13 @@ impl Application {
     /// Runs the migrations, binds the listener, wires routes and relay.
     pub async fn build(config: PricingConfig) -> anyhow::Result<Self> {
         let prometheus = platform::metrics::install()?;
-        let pool = platform::postgres::migrated_pool(&config.postgres, migrations(), "pricing-svc")
-            .await?;
+        let pool =
+            platform::postgres::migrated_pool(&config.postgres, migrations(), SERVICE).await?;
         let relay = OutboxRelay::for_service(
             pool.clone(),
             &config.amqp,
             config.outbox_poll_interval,
-            "pricing-svc",
+            SERVICE,
         );
         let readiness = Readiness::default().postgres(pool.clone());
         let state = web::Data::new(AppState {

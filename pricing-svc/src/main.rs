@@ -1,15 +1,15 @@
 //! pricing-svc's entry point: configuration, telemetry, build, run, report how it ended.
 
-use pricing_svc::{Application, config::PricingConfig};
+use pricing_svc::{Application, SERVICE, config::PricingConfig};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     platform::run::main(
-        "pricing-svc",
+        SERVICE,
         PricingConfig::from_env,
         |config, shutdown| async move {
             let app = Application::build(config).await?;
-            tracing::info!(port = app.port(), "pricing-svc listening");
+            tracing::info!(port = app.port(), "{SERVICE} listening");
             app.run_until_stopped(shutdown).await
         },
     )

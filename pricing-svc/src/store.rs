@@ -12,9 +12,6 @@ use tokio_postgres::Row;
 
 use crate::domain::{Currency, ItemId, Price, PriceCents};
 
-/// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
-
 /// What a price change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PriceChange {
@@ -187,7 +184,7 @@ impl PriceStore {
             },
             version,
         });
-        let event = EventEnvelope::new(&event, EVENT_SOURCE, now);
+        let event = EventEnvelope::new(&event, crate::SERVICE, now);
         outbox::enqueue(&tx, &event).await?;
         tx.commit().await?;
         let price = Price {

@@ -35,9 +35,6 @@ use scripts::Scripts;
 
 use crate::domain::{Item, ItemId, ItemName, Ledger, Line, ReservationId, StockLevel, Threshold};
 
-/// The service name put in every event's `source`.
-pub const EVENT_SOURCE: &str = env!("CARGO_PKG_NAME");
-
 /// What waits in the outbox streams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxBacklog {
@@ -862,7 +859,7 @@ fn envelope_from_entry(entry: &redis::streams::StreamId) -> anyhow::Result<Event
     Ok(EventEnvelope::with_id(
         field("event_id")?.parse()?,
         &event,
-        EVENT_SOURCE,
+        crate::SERVICE,
         chrono::DateTime::from_timestamp_millis(occurred_ms)
             .context("occurred_at_ms out of range")?,
     ))

@@ -1,0 +1,96 @@
+//! [`ConsumerSettings`]: how a consumer reads its queue, from the environment, and the names of
+//! the retry and parking queues derived from the work queue's.
+
+use std::time::Duration;
+
+use crate::config::AmqpConfig;
+
+/// What kind of queue the work queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueType {
+    /// A classic queue (one node).
+    Classic,
+    /// A quorum queue, replicated across a RabbitMQ cluster.
+    Quorum,
+}
+
+impl std::str::FromStr for QueueType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "classic" => Ok(Self::Classic),
+            "quorum" => Ok(Self::Quorum),
+            other => Err(format!("expected classic or quorum, got {other:?}")),
+        }
+    }
+}
+
+/// How a consumer reads its queue.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// The broker and the events exchange.
+    pub amqp: AmqpConfig,
+    /// The work queue's name (`Q`); the retry and dead-letter queues are named after it.
+    pub queue: String,
+    /// The routing keys (event types) bound to the queue; `#` for every event.
+    pub bindings: Vec<String>,
+    /// `basic.qos` prefetch: deliveries in hand at once, per consumer.
+    pub prefetch: u16,
+    /// Handlers running at once (at most `prefetch`).
+    pub concurrency: usize,
+    /// The delay of each retry level; a message that failed this many times is parked.
+    pub retry_delays: Vec<Duration>,
+    /// Classic or quorum work queue.
+    pub queue_type: QueueType,
+}
+
+impl ConsumerSettings {
+    /// Reads `CONSUMER_QUEUE` (default `default_queue`), `CONSUMER_PREFETCH` (32),
+    /// `CONSUMER_CONCURRENCY` (8), `RETRY_DELAYS` (`1s,5s,30s`: one retry level each) and
+    /// `QUEUE_TYPE` (`classic` or `quorum`, default `classic`), plus the AMQP section.
+    pub fn from_env(
+        env: &crate::config::Env<'_>,
+        default_queue: &str,
+        bindings: &[&str],
+    ) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let prefetch: u16 = env.or("CONSUMER_PREFETCH", 32)?;
+        if prefetch == 0 {
+            return Err(ConfigError::new("CONSUMER_PREFETCH", "must be at least 1"));
+        }
+        let concurrency: usize = env.or("CONSUMER_CONCURRENCY", 8)?;
+        if concurrency == 0 || concurrency > usize::from(prefetch) {
+            return Err(ConfigError::new(
+                "CONSUMER_CONCURRENCY",
+                "must be from 1 to CONSUMER_PREFETCH",
+            ));
+        }
+        let delays: String = env.or("RETRY_DELAYS", "1s,5s,30s".to_owned())?;
+        let retry_delays = delays
+            .split(',')
+            .map(|d| {
+                humantime::parse_duration(d.trim())
+                    .map_err(|e| ConfigError::new("RETRY_DELAYS", format!("{d:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            amqp: AmqpConfig::from_env(env)?,
+            queue: env.or("CONSUMER_QUEUE", default_queue.to_owned())?,
+            bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
+            prefetch,
+            concurrency,
+            retry_delays,
+            queue_type: env.or("QUEUE_TYPE", QueueType::Classic)?,
+        })
+    }
+
+    /// The holding queue of retry level `level` (1-based).
+    pub fn retry_queue(&self, level: usize) -> String {
+        format!("{}.retry.{level}", self.queue)
+    }
+
+    /// The parking queue.
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+}
