@@ -226,6 +226,7 @@ start_gateway() {
     return
   fi
   command -v nginx >/dev/null || apt_install nginx-light
+  command -v envsubst >/dev/null || apt_install gettext-base # gateway/render.sh renders with it
   command -v python3 >/dev/null || apt_install python3
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   local dir=$STATE/gateway
