@@ -128,10 +128,11 @@ RUN python3 /gateway/swagger-ui.py /docs
 FROM base AS gateway
 LABEL org.opencontainers.image.title="sioms/gateway" \
       org.opencontainers.image.description="SIOMS gateway: NGINX in front of the public API, configured from the environment at start."
-# Debian's nginx, pinned to its 1.22 series (security updates still apply); apt's lists and
-# package caches do not stay in the image.
+# Debian's nginx, pinned to its 1.22 series (security updates still apply), and envsubst
+# (gettext-base), which gateway/render.sh renders the template with; apt's lists and package
+# caches do not stay in the image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx=1.22.* \
+ && apt-get install -y --no-install-recommends nginx=1.22.* gettext-base=0.21-* \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY gateway/nginx.conf.template gateway/render.sh /usr/share/sioms/

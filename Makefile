@@ -61,7 +61,7 @@ chaos: ## The fault suite: kills, drops and restarts under a load of careful cli
 	@scripts/chaos.sh
 
 load: ## Locust against the running gateway (USERS=50 TIME=1m; GATEWAY=url), HTML report in .stack/loadtest/
-	@scripts/load.sh $(or $(USERS),50) $(or $(TIME),1m) $(or $(GATEWAY),http://127.0.0.1:8080)
+	@scripts/load.sh $(or $(USERS),50) $(or $(TIME),1m) $(GATEWAY)
 
 bench: ## Orders/s and latency of POST /orders through the gateway of a running stack (make up first)
 	@scripts/bench-gateway.sh

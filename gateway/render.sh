@@ -4,6 +4,13 @@
 # gateway image's entrypoint calls it at container start. Every value is checked before it goes
 # into the file, so a variable can never inject nginx directives.
 #
+# The rendering itself is one `envsubst` (GNU gettext, Debian's gettext-base; the official nginx
+# image renders its templates the same way) given the exact list of the template's placeholders,
+# `${GATEWAY_…}`: nginx's own variables (`$host`, `$request_id`, …) pass through untouched, and
+# a value is inserted as it is (no sed expression around it whose `|` or `&` could break it).
+# What the template needs in another shape than a variable holds (an upstream's `server a:1;
+# server b:2;` lines) is computed into a variable of its own first.
+#
 # Variables (defaults suit the containers: compose service names, logs to stdout/stderr):
 #   GATEWAY_LISTEN                     public listener, [address:]port        (8080)
 #   GATEWAY_INTERNAL_INVENTORY_LISTEN  order-svc's way to every inventory replica (127.0.0.1:8091)
@@ -21,6 +28,8 @@
 set -euo pipefail
 
 fail() { echo "gateway: $*" >&2; exit 2; }
+
+command -v envsubst >/dev/null || fail "envsubst is missing (Debian: apt-get install -y gettext-base)"
 
 # Each check runs in the main shell (not in a command substitution), so a bad value stops the
 # rendering with its message instead of leaving a hole in the file.
@@ -55,22 +64,35 @@ path GATEWAY_ERROR_LOG /dev/stderr
 template=${GATEWAY_TEMPLATE:-$(dirname "$0")/nginx.conf.template}
 [ -r "$template" ] || fail "no template at $template"
 
-# "a:1 b:2" -> "server a:1; server b:2;"
-upstream() { local s out=""; for s in $1; do out+="server $s; "; done; printf '%s' "$out"; }
+# An upstream block's body, from its checked list: "a:1 b:2" -> "server a:1; server b:2; ".
+# (Split with read, not an unquoted expansion: "[::1]:8081" would be a glob pattern.)
+upstream_servers() { # NAME UPSTREAMS_NAME: sets NAME
+  local s out="" list
+  read -r -a list <<<"${!2}"
+  for s in "${list[@]}"; do out+="server $s; "; done
+  printf -v "$1" '%s' "$out"
+}
+upstream_servers GATEWAY_INVENTORY_SERVERS GATEWAY_INVENTORY_UPSTREAMS
+upstream_servers GATEWAY_ORDER_SERVERS GATEWAY_ORDER_UPSTREAMS
+upstream_servers GATEWAY_PRICING_SERVERS GATEWAY_PRICING_UPSTREAMS
+upstream_servers GATEWAY_ANALYTICS_SERVERS GATEWAY_ANALYTICS_UPSTREAMS
+upstream_servers GATEWAY_NOTIFIER_SERVERS GATEWAY_NOTIFIER_UPSTREAMS
 
-sed -e "s|@LISTEN@|$GATEWAY_LISTEN|" \
-    -e "s|@INTERNAL_INVENTORY_LISTEN@|$GATEWAY_INTERNAL_INVENTORY_LISTEN|" \
-    -e "s|@INTERNAL_PRICING_LISTEN@|$GATEWAY_INTERNAL_PRICING_LISTEN|" \
-    -e "s|@ORDER_RATE@|$GATEWAY_ORDER_RATE|g" \
-    -e "s|@ORDER_BURST@|$GATEWAY_ORDER_BURST|g" \
-    -e "s|@INVENTORY_SERVERS@|$(upstream "$GATEWAY_INVENTORY_UPSTREAMS")|" \
-    -e "s|@ORDER_SERVERS@|$(upstream "$GATEWAY_ORDER_UPSTREAMS")|" \
-    -e "s|@PRICING_SERVERS@|$(upstream "$GATEWAY_PRICING_UPSTREAMS")|" \
-    -e "s|@ANALYTICS_SERVERS@|$(upstream "$GATEWAY_ANALYTICS_UPSTREAMS")|" \
-    -e "s|@NOTIFIER_SERVERS@|$(upstream "$GATEWAY_NOTIFIER_UPSTREAMS")|" \
-    -e "s|@STATE@|$GATEWAY_STATE_DIR|g" \
-    -e "s|@DOCS@|$GATEWAY_DOCS_DIR|" \
-    -e "s|@OPENAPI@|$GATEWAY_OPENAPI|" \
-    -e "s|@ACCESS_LOG@|$GATEWAY_ACCESS_LOG|" \
-    -e "s|@ERROR_LOG@|$GATEWAY_ERROR_LOG|" \
-    "$template"
+# The template's placeholders, every one checked or computed above: envsubst replaces these and
+# nothing else. One in the template but not in this list would stay in the file as it is, so
+# the template is checked for it first.
+placeholders=(GATEWAY_LISTEN GATEWAY_INTERNAL_INVENTORY_LISTEN GATEWAY_INTERNAL_PRICING_LISTEN
+  GATEWAY_ORDER_RATE GATEWAY_ORDER_BURST
+  GATEWAY_INVENTORY_SERVERS GATEWAY_ORDER_SERVERS GATEWAY_PRICING_SERVERS
+  GATEWAY_ANALYTICS_SERVERS GATEWAY_NOTIFIER_SERVERS
+  GATEWAY_STATE_DIR GATEWAY_DOCS_DIR GATEWAY_OPENAPI GATEWAY_ACCESS_LOG GATEWAY_ERROR_LOG)
+# shellcheck disable=SC2016 # the ${…} are for grep and envsubst, not for this shell
+while read -r p; do
+  p=${p#'${'}
+  p=${p%'}'}
+  [[ " ${placeholders[*]} " == *" $p "* ]] || fail "$template: \${$p} is not a placeholder render.sh fills"
+done < <(grep -o '\${GATEWAY_[A-Za-z0-9_]*}' "$template" | sort -u)
+
+export "${placeholders[@]}"
+# shellcheck disable=SC2016
+envsubst "$(printf '${%s} ' "${placeholders[@]}")" <"$template"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # `make bench`: drives POST /orders through the gateway of a running stack (`make up` first)
 # with wrk, and prints confirmed orders/s and latency percentiles at a few concurrencies.
-# Knobs: BENCH_SECONDS (default 10), BENCH_LEVELS (default "16 64"), GATEWAY (default
-# http://127.0.0.1:8080). Every order is for one unit of an item with stock for the whole run,
+# Knobs: BENCH_SECONDS (default 10), BENCH_LEVELS (default "16 64"), GATEWAY (default the one
+# `make up` starts, from `scripts/stack.sh env`: http://127.0.0.1:8080 unless STACK or PORT_BASE
+# say otherwise). Every order is for one unit of an item with stock for the whole run,
 # so every answer should be a 201; the script says so if not. The gateway's rate limit on
 # POST /orders applies: start the stack with a higher GATEWAY_ORDER_RATE to measure past it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-gw=${GATEWAY:-http://127.0.0.1:8080}
+gw=${GATEWAY:-$(scripts/stack.sh env | sed -n 's/^GATEWAY_URL=//p')}
 seconds=${BENCH_SECONDS:-10}
 levels=${BENCH_LEVELS:-16 64}
 set -a

@@ -9,7 +9,8 @@
 # Usage: scripts/load.sh [users] [duration] [gateway URL]
 #   users        simultaneous users (env LOAD_USERS, default 50)
 #   duration     how long, e.g. 30s, 5m, 1h (env LOAD_TIME, default 1m)
-#   gateway URL  env GATEWAY, default http://127.0.0.1:8080 (the one `make up` starts)
+#   gateway URL  env GATEWAY, default the one `make up` starts (`scripts/stack.sh env`:
+#                http://127.0.0.1:8080 unless STACK or PORT_BASE say otherwise)
 # LOAD_SPAWN_RATE users started per second (default 10); LOAD_ITEMS how many load items the
 # operator keeps (default 10). ADMIN_TOKEN comes from the environment, else .env, else
 # .env.example.
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.." || exit 1
 
 users=${1:-${LOAD_USERS:-50}}
 duration=${2:-${LOAD_TIME:-1m}}
-gateway=${3:-${GATEWAY:-http://127.0.0.1:8080}}
+gateway=${3:-${GATEWAY:-$(scripts/stack.sh env | sed -n 's/^GATEWAY_URL=//p')}}
 gateway=${gateway%/}
 spawn_rate=${LOAD_SPAWN_RATE:-10}
 tools=.stack/load-tools

@@ -80,25 +80,29 @@ echo "== end-to-end: starting the e2e stack (as make up does, ${E2E_REPLICAS:-3}
 e2e_stack down >/dev/null 2>&1
 e2e_stack purge >/dev/null 2>&1
 if e2e_stack up; then
+  # Its gateway and Prometheus, where scripts/stack.sh put them.
+  e2e_addresses=$(e2e_stack env)
+  gateway=$(sed -n 's/^GATEWAY_URL=//p' <<<"$e2e_addresses")
+  prometheus=$(sed -n 's/^PROMETHEUS_URL=//p' <<<"$e2e_addresses")
   set -a
   # shellcheck disable=SC1091
   source .env.example
   [ -f .env ] && source .env
   set +a
   step "end-to-end tests through the e2e gateway" \
-    env E2E_GATEWAY=http://127.0.0.1:18080 cargo test -p e2e --locked -- --test-threads=1
+    env E2E_GATEWAY="$gateway" cargo test -p e2e --locked -- --test-threads=1
   # The journeys and the flash sale left the stack consistent: nothing oversold, lost, doubled
   # or leaked. Audited before schemathesis, which deletes items that sold and creates new ones
   # under the same ids: their old sales cannot be told from a new item's (audit/README.md).
   counted audit "audit: the e2e stack's invariants after the end-to-end tests (make audit)" \
     env STACK=e2e scripts/audit.sh
   counted schemathesis "schemathesis: the OpenAPI document against the e2e gateway" \
-    scripts/schemathesis.sh http://127.0.0.1:18080
+    scripts/schemathesis.sh "$gateway"
   counted locust "load: a short headless Locust run (loadtest/) through the e2e gateway" \
-    scripts/load.sh 10 20s http://127.0.0.1:18080
-  # Prometheus (Debian's, started with the stack on :18089) has scraped all of the above.
+    scripts/load.sh 10 20s "$gateway"
+  # Prometheus (Debian's, started with the stack) has scraped all of the above.
   step "dashboards: every panel's query and every rule against the e2e stack's Prometheus" \
-    python3 scripts/check-dashboards.py http://127.0.0.1:18089
+    python3 scripts/check-dashboards.py "$prometheus"
 else
   echo "the e2e stack did not start; logs in .stack/e2e/logs/" >&2
   tail -n 30 .stack/e2e/logs/*.log 2>/dev/null >&2

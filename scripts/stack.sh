@@ -9,13 +9,16 @@
 #         /readyz answers; seeds a small demo catalog with prices. Running it twice is harmless.
 # down:   stops what `up` started (services, gateway, and servers it had to start), nothing else.
 # env:    prints the stack's addresses and names (gateway, Redis and its key prefix, each
-#         database and queue) as shell assignments, for `make audit` and `make chaos`.
+#         service, database and queue, Prometheus) as shell assignments, for `make audit`,
+#         `make chaos` and the other scripts that work on a running stack.
 # purge:  (after down) deletes the stack's data: its Redis keys, queues and databases (its empty
 #         exchange stays; it is declared again on the next start anyway).
 #
 # Several stacks can live side by side: STACK=dev (default, gateway on :8080) is `make up`;
 # STACK=e2e (gateway on :18080, its own key prefix, exchange, queues and databases) is what the
-# end-to-end tests start. Logs: .stack/<STACK>/logs/<name>.log; pids: .stack/<STACK>/pids/.
+# end-to-end tests start. Every port and name of a stack comes from scripts/lib/stack-layout.sh
+# (PORT_BASE moves all the ports). Logs: .stack/<STACK>/logs/<name>.log; pids in
+# .stack/<STACK>/pids/.
 #
 # RUNTIME=docker runs the services and the gateway from their images (make images) instead of
 # native processes, on the host's network and against the same servers, as containers named
@@ -62,33 +65,14 @@ ORDER_RATE=${GATEWAY_ORDER_RATE:-200}
 ORDER_BURST=${GATEWAY_ORDER_BURST:-400}
 DB_USER=${SIOMS_DB_USER:-sioms}
 DB_PASSWORD=${SIOMS_DB_PASSWORD:-sioms-local}
-if [ "$STACK" = dev ]; then
-  PORT_BASE=${PORT_BASE:-8080}
-  export REDIS_KEY_PREFIX=${REDIS_KEY_PREFIX:-sioms:} EVENTS_EXCHANGE=${EVENTS_EXCHANGE:-sioms.events}
-  QUEUE_PREFIX="" DB_PREFIX=sioms_
-else
-  PORT_BASE=${PORT_BASE:-18080}
-  export REDIS_KEY_PREFIX="sioms-$STACK:" EVENTS_EXCHANGE="sioms-$STACK.events"
-  QUEUE_PREFIX="$STACK." DB_PREFIX="sioms_${STACK}_"
-fi
-GATEWAY_PORT=$PORT_BASE
-# The gateway's internal listeners, through which order-svc reaches every replica.
-INTERNAL_INVENTORY_PORT=$((PORT_BASE + 11))
-INTERNAL_PRICING_PORT=$((PORT_BASE + 13))
-# Prometheus (Debian's package): 127.0.0.1:9090 for the dev stack, PORT_BASE + 9 for others.
-# PROMETHEUS=0 leaves it out.
-if [ "$STACK" = dev ]; then PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}; else PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((PORT_BASE + 9))}; fi
+# The stack's ports and names: PORT_BASE, GATEWAY_PORT, INTERNAL_{INVENTORY,PRICING}_PORT,
+# PROMETHEUS_PORT, REDIS_KEY_PREFIX, EVENTS_EXCHANGE, QUEUE_PREFIX, DB_PREFIX, SERVICES
+# ("name offset database queue", in start order), QUEUE_SUFFIXES; port_of, service_port,
+# service_key.
+# shellcheck source=scripts/lib/stack-layout.sh
+source "$ROOT/scripts/lib/stack-layout.sh"
+# Prometheus (Debian's package) on PROMETHEUS_PORT; PROMETHEUS=0 leaves it out.
 PROMETHEUS=${PROMETHEUS:-1}
-
-# name offset database queue: the services, in start order. Replica r of the service with
-# offset i listens on PORT_BASE + i + 100 * r.
-SERVICES=(
-  "inventory-svc 1 - -"
-  "pricing-svc 3 pricing -"
-  "order-svc 2 orders -"
-  "analytics-consumer 4 analytics analytics"
-  "notifier-consumer 5 notifier notifier"
-)
 
 say() { printf '%s\n' "$*"; }
 answers() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
@@ -107,8 +91,6 @@ alive() {
 log_tail() { # instance
   if [ "$RUNTIME" = docker ]; then docker logs --tail 20 "$(container "$1")" 2>&1; else tail -n 20 "$LOGS/$1.log"; fi
 }
-port_of() { echo $((PORT_BASE + $1 + 100 * $2)); } # offset replica
-
 apt_install() {
   if [ "$(id -u)" -ne 0 ]; then
     say "Need to install $* but not running as root: run 'sudo apt-get install -y $*' first." >&2
@@ -195,17 +177,24 @@ upstreams() { # offset: host:port of every replica, for gateway/render.sh
   echo "$out"
 }
 
-# The gateway's settings for gateway/render.sh (which the gateway image also runs at start).
+# The gateway's settings for gateway/render.sh (which the gateway image also runs at start),
+# exported; GATEWAY_VARS names them, for the gateway's container.
 gateway_env() {
-  GATEWAY_INVENTORY_UPSTREAMS=$(upstreams 1) GATEWAY_ORDER_UPSTREAMS=$(upstreams 2)
-  GATEWAY_PRICING_UPSTREAMS=$(upstreams 3) GATEWAY_ANALYTICS_UPSTREAMS=$(upstreams 4)
-  GATEWAY_NOTIFIER_UPSTREAMS=$(upstreams 5)
+  local s var
   export GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT \
     GATEWAY_INTERNAL_INVENTORY_LISTEN=127.0.0.1:$INTERNAL_INVENTORY_PORT \
     GATEWAY_INTERNAL_PRICING_LISTEN=127.0.0.1:$INTERNAL_PRICING_PORT \
-    GATEWAY_ORDER_RATE=$ORDER_RATE GATEWAY_ORDER_BURST=$ORDER_BURST \
-    GATEWAY_INVENTORY_UPSTREAMS GATEWAY_ORDER_UPSTREAMS GATEWAY_PRICING_UPSTREAMS \
-    GATEWAY_ANALYTICS_UPSTREAMS GATEWAY_NOTIFIER_UPSTREAMS
+    GATEWAY_ORDER_RATE=$ORDER_RATE GATEWAY_ORDER_BURST=$ORDER_BURST
+  GATEWAY_VARS=(GATEWAY_LISTEN GATEWAY_INTERNAL_INVENTORY_LISTEN GATEWAY_INTERNAL_PRICING_LISTEN
+    GATEWAY_ORDER_RATE GATEWAY_ORDER_BURST)
+  # Every replica of each service: GATEWAY_INVENTORY_UPSTREAMS, GATEWAY_PRICING_UPSTREAMS, …
+  for s in "${SERVICES[@]}"; do
+    set -- $s
+    var=GATEWAY_$(service_key "$1")_UPSTREAMS
+    printf -v "$var" '%s' "$(upstreams "$2")"
+    export "${var?}"
+    GATEWAY_VARS+=("$var")
+  done
 }
 
 start_gateway() {
@@ -216,16 +205,14 @@ start_gateway() {
       say "gateway: replacing its container (its settings may have changed)"
     fi
     if answers "$GATEWAY_PORT"; then say "Port $GATEWAY_PORT is taken by something else; free it for the gateway." >&2; exit 1; fi
-    run_container gateway gateway GATEWAY_LISTEN GATEWAY_INTERNAL_INVENTORY_LISTEN \
-      GATEWAY_INTERNAL_PRICING_LISTEN GATEWAY_ORDER_RATE GATEWAY_ORDER_BURST \
-      GATEWAY_INVENTORY_UPSTREAMS GATEWAY_ORDER_UPSTREAMS GATEWAY_PRICING_UPSTREAMS \
-      GATEWAY_ANALYTICS_UPSTREAMS GATEWAY_NOTIFIER_UPSTREAMS
+    run_container gateway gateway "${GATEWAY_VARS[@]}"
     for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GATEWAY_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
     alive gateway || { say "the gateway's container exited:" >&2; log_tail gateway >&2; exit 1; }
     say "gateway: ready on http://127.0.0.1:$GATEWAY_PORT (container $(container gateway))"
     return
   fi
   command -v nginx >/dev/null || apt_install nginx-light
+  command -v envsubst >/dev/null || apt_install gettext-base # gateway/render.sh renders with it
   command -v python3 >/dev/null || apt_install python3
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   local dir=$STATE/gateway
@@ -384,7 +371,7 @@ SIOMS ($STACK, $RUNTIME) is up behind the gateway at $gw. Logs: $([ "$RUNTIME" =
         curl -s $gw/report/orders
         curl -s $gw/notifications
   Admin routes need: -H "Authorization: Bearer \$ADMIN_TOKEN"  (ADMIN_TOKEN is in $ENV_FILE)
-  Services (internal, not routed): inventory :$(port_of 1 0), order :$(port_of 2 0), pricing :$(port_of 3 0), analytics :$(port_of 4 0), notifier :$(port_of 5 0)
+  Services (internal, not routed): inventory :$(service_port inventory-svc), order :$(service_port order-svc), pricing :$(service_port pricing-svc), analytics :$(service_port analytics-consumer), notifier :$(service_port notifier-consumer)
   Prometheus (alerts: /alerts): $([ "$PROMETHEUS" = 1 ] && echo "http://127.0.0.1:$PROMETHEUS_PORT" || echo "not started (PROMETHEUS=0)")
 MSG
 }
@@ -446,7 +433,7 @@ purge() {
     set -- $s
     [ "$3" = "-" ] || pg_admin -d postgres -c "DROP DATABASE IF EXISTS $DB_PREFIX$3 WITH (FORCE)" || true
     if [ "$4" != "-" ]; then
-      for q in "" .retry.1 .retry.2 .retry.3 .dead; do
+      for q in "${QUEUE_SUFFIXES[@]}"; do
         rabbitmqctl -q delete_queue "$QUEUE_PREFIX$4$q" >/dev/null 2>&1 || true
       done
     fi
@@ -497,9 +484,10 @@ REDIS_KEY_PREFIX=$REDIS_KEY_PREFIX
 AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 EVENTS_EXCHANGE=$EVENTS_EXCHANGE
 ENV
+  [ "$PROMETHEUS" != 1 ] || echo "PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT"
   for s in "${SERVICES[@]}"; do
     set -- $s
-    name=$(echo "${1%%-*}" | tr '[:lower:]' '[:upper:]') db=$3 queue=$4
+    name=$(service_key "$1") db=$3 queue=$4
     [ "$db" = "-" ] || echo "${name}_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:5432/$DB_PREFIX$db"
     [ "$queue" = "-" ] || echo "${name}_QUEUE=$QUEUE_PREFIX$queue"
     echo "${name}_URL=http://127.0.0.1:$(port_of "$2" 0)"

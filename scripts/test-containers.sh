@@ -68,7 +68,10 @@ if ! ctr_stack IMAGE_TAG=$tag GATEWAY_ORDER_RATE=100000 GATEWAY_ORDER_BURST=1000
   exit 1
 fi
 status=0
-gw=http://127.0.0.1:$PORT_BASE
+# Its gateway and exchange, as scripts/stack.sh made them.
+ctr_addresses=$(ctr_stack scripts/stack.sh env)
+gw=$(sed -n 's/^GATEWAY_URL=//p' <<<"$ctr_addresses")
+exchange=$(sed -n 's/^EVENTS_EXCHANGE=//p' <<<"$ctr_addresses")
 containers=(order-svc inventory-svc pricing-svc analytics-consumer notifier-consumer gateway)
 names=()
 for c in "${containers[@]}"; do names+=("sioms-ctr-$c"); done
@@ -102,7 +105,7 @@ set -a
 source .env.example
 [ -f .env ] && source .env
 set +a
-export E2E_GATEWAY=$gw EVENTS_EXCHANGE=sioms-ctr.events E2E_CONTAINERS="${names[*]}"
+export E2E_GATEWAY=$gw EVENTS_EXCHANGE=$exchange E2E_CONTAINERS="${names[*]}"
 cargo test -p e2e --locked --test journeys -- --test-threads=1 \
   an_operator_and_a_customer_go_through_both_seeds_journeys || status=1
 cargo test -p e2e --locked --test containers -- --ignored --nocapture || status=1
