@@ -10,6 +10,7 @@
 //! - [`routes`]: the HTTP API (public item routes, internal reservation routes).
 //! - [`relay`]: publishes the events the scripts decided to RabbitMQ (transactional outbox).
 //! - [`reaper`]: gives back the stock of expired holds.
+//! - `testing` (feature `testing`): the service's test app, for its tests and its callers'.
 //!
 //! [`Application::build`] binds the listener and wires everything; [`Application::run_until_stopped`]
 //! serves until the shutdown token is cancelled, then drains in order: HTTP first (in-flight
@@ -23,6 +24,8 @@ pub mod relay;
 pub mod reservations;
 pub mod routes;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
