@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDate, Utc};
 use deadpool_postgres::Pool;
-use platform::{http::method_not_allowed, problem::Problem};
+use platform::{http::resource, problem::Problem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -14,16 +14,8 @@ const MAX_DAYS: i64 = 366;
 
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/report/orders")
-            .route(web::get().to(orders))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/report/low-stock")
-            .route(web::get().to(low_stock))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/report/orders").route(web::get().to(orders)))
+        .service(resource("/report/low-stock").route(web::get().to(low_stock)));
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use platform::{contract::PageLimit, http::method_not_allowed, problem::Problem};
+use platform::{contract::PageLimit, http::resource, problem::Problem};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -19,11 +19,7 @@ pub const KINDS: &[&str] = &[
 
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/notifications")
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/notifications").route(web::get().to(list)));
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

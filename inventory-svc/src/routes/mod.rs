@@ -3,8 +3,6 @@
 pub mod items;
 pub mod reservations;
 
-pub use platform::http::method_not_allowed;
-
 use std::{sync::Arc, time::Duration};
 
 use platform::problem::{Problem, ProblemKind};
