@@ -24,10 +24,8 @@
 //! - [`items`]: create, update, delete, get and list items, and their ledgers;
 //! - [`holds`]: one line's reserve, confirm, release and cancel, and hold expiry;
 //! - [`outbox`]: the outbox streams and the signal that wakes the relay;
-//! - [`errors`]: [`StoreError`];
 //! - [`scripts`]: the embedded Lua scripts.
 
-mod errors;
 mod holds;
 mod items;
 mod outbox;
@@ -36,14 +34,16 @@ mod scripts;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use platform::Backend;
 use platform::redis::LuaScript as Script;
 use platform::redis::Pool;
 use uuid::Uuid;
 
-pub use errors::StoreError;
 pub use holds::{HoldState, LineOutcome};
 pub use items::{ItemPatch, StoredLedger};
 pub use outbox::{OutboxBacklog, OutboxSignal};
+/// Why a store call failed: platform's [`BackendError`](platform::BackendError), naming Redis.
+pub use platform::BackendError as StoreError;
 pub use scripts::RESERVE_SOURCE;
 use scripts::Scripts;
 
@@ -139,10 +139,10 @@ impl StockStore {
         tokio::time::timeout(self.settings.command_timeout, work)
             .await
             .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "no answer within {:?}",
-                    self.settings.command_timeout
-                )))
+                Err(StoreError::unavailable(
+                    Backend::Redis,
+                    format!("no answer within {:?}", self.settings.command_timeout),
+                ))
             })
     }
 
