@@ -21,10 +21,10 @@
 //! # Layout
 //!
 //! - this file: the store, its settings, the keys of an item and how an item script is run;
-//! - [`items`]: create, update, delete, get and list items, and their ledgers;
-//! - [`holds`]: one line's reserve, confirm, release and cancel, and hold expiry;
-//! - [`outbox`]: the outbox streams and the signal that wakes the relay;
-//! - [`scripts`]: the embedded Lua scripts.
+//! - `items`: create, update, delete, get and list items, and their ledgers;
+//! - `holds`: one line's reserve, confirm, release and cancel, and hold expiry;
+//! - `outbox`: the outbox streams and the signal that wakes the relay;
+//! - `scripts`: the embedded Lua scripts.
 
 mod holds;
 mod items;
