@@ -1,5 +1,5 @@
 //! Applying one event to the aggregates, exactly once: the event id is recorded in the same
-//! transaction as the effect.
+//! transaction as the effect. The statements are [`crate::store`]'s.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
@@ -8,6 +8,8 @@ use platform::{
     event::{DecodeError, Event, EventEnvelope},
     postgres::DbError,
 };
+
+use crate::store::{self, OrderCount};
 
 fn day_of(at: DateTime<Utc>) -> NaiveDate {
     at.date_naive()
@@ -32,32 +34,20 @@ pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Appl
     let day = day_of(envelope.occurred_at);
     match &event {
         Some(Event::OrderCreated(o) | Event::OrderRejected(o) | Event::OrderCancelled(o)) => {
-            let (column, sign) = match event {
-                Some(Event::OrderCreated(_)) => ("confirmed", 1),
-                Some(Event::OrderRejected(_)) => ("rejected", 0),
-                _ => ("cancelled", -1),
+            let (count, sign) = match event {
+                Some(Event::OrderCreated(_)) => (OrderCount::Confirmed, 1),
+                Some(Event::OrderRejected(_)) => (OrderCount::Rejected, 0),
+                _ => (OrderCount::Cancelled, -1),
             };
-            tx.execute(
-                &format!(
-                    "INSERT INTO daily_orders (day, {column}) VALUES ($1, 1) \
-                     ON CONFLICT (day) DO UPDATE SET {column} = daily_orders.{column} + 1"
-                ),
-                &[&day],
-            )
-            .await?;
+            store::count_order(&tx, day, count).await?;
             if sign != 0 {
                 // Revenue counts on the day the order was placed.
                 let cents = sign * int(o.total_cents)?;
-                tx.execute(
-                    "INSERT INTO daily_revenue (day, currency, cents) VALUES ($1, $2, $3) \
-                     ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + $3",
-                    &[&day_of(o.created_at), &o.currency, &cents],
-                )
-                .await?;
+                store::add_revenue(&tx, day_of(o.created_at), &o.currency, cents).await?;
             }
         }
         Some(Event::StockChanged(e)) => {
-            upsert_item(
+            store::upsert_item(
                 &tx,
                 e.item_id.as_str(),
                 &e.name,
@@ -68,7 +58,7 @@ pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Appl
             .await?;
         }
         Some(Event::LowStock(e)) => {
-            upsert_item(
+            store::upsert_item(
                 &tx,
                 e.item_id.as_str(),
                 &e.name,
@@ -79,23 +69,15 @@ pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Appl
             .await?;
         }
         Some(Event::ItemRemoved(e)) => {
-            tx.execute(
-                "DELETE FROM items WHERE item_id = $1",
-                &[&e.item_id.as_str()],
-            )
-            .await?;
+            store::delete_item(&tx, e.item_id.as_str()).await?;
         }
         Some(Event::PriceChanged(e)) => {
-            tx.execute(
-                "INSERT INTO prices (item_id, price_cents, currency, version) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (item_id) DO UPDATE SET price_cents = $2, currency = $3, version = $4 \
-                 WHERE prices.version < $4",
-                &[
-                    &e.item_id.as_str(),
-                    &int(e.new.price_cents)?,
-                    &e.new.currency,
-                    &int(e.version)?,
-                ],
+            store::upsert_price(
+                &tx,
+                e.item_id.as_str(),
+                e.new.price_cents,
+                &e.new.currency,
+                e.version,
             )
             .await?;
         }
@@ -103,29 +85,4 @@ pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Appl
     }
     tx.commit().await?;
     Ok(Applied::Done)
-}
-
-/// Keeps the newest stock figures of an item (an older event never overwrites a newer one).
-async fn upsert_item(
-    tx: &deadpool_postgres::Transaction<'_>,
-    item_id: &str,
-    name: &str,
-    stock: u64,
-    threshold: u64,
-    version: u64,
-) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT INTO items (item_id, name, stock, threshold, version) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (item_id) DO UPDATE SET name = $2, stock = $3, threshold = $4, version = $5 \
-         WHERE items.version < $5",
-        &[
-            &item_id,
-            &name,
-            &int(stock)?,
-            &int(threshold)?,
-            &int(version)?,
-        ],
-    )
-    .await?;
-    Ok(())
 }

@@ -8,6 +8,8 @@ use deadpool_postgres::Pool;
 use platform::postgres::DbError;
 use tokio_util::sync::CancellationToken;
 
+use crate::store;
+
 /// How often the gauges are refreshed: well inside a 15 s scrape interval.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
@@ -24,9 +26,5 @@ pub async fn run(pool: Pool, stop: CancellationToken) {
 
 /// How many items are below their threshold now.
 pub async fn items_below_threshold(pool: &Pool) -> Result<i64, DbError> {
-    let client = pool.get().await?;
-    let row = client
-        .query_one("SELECT count(*) FROM items WHERE stock < threshold", &[])
-        .await?;
-    Ok(row.get(0))
+    store::items_below_threshold(pool).await
 }

@@ -7,6 +7,7 @@
 //! - [`aggregates`]: applying one event, with its id recorded in the same transaction.
 //! - [`gauges`]: `analytics_items_below_threshold`, refreshed on a timer.
 //! - [`routes`]: `GET /report/orders`, `GET /report/low-stock`.
+//! - [`store`]: every SQL statement (the aggregates' writes, the reports' reads).
 //!
 //! The queue handling (prefetch, retries, dead letters, reconnects) is
 //! [`platform::consumer::EventConsumer`].
@@ -15,6 +16,7 @@ pub mod aggregates;
 pub mod config;
 pub mod gauges;
 pub mod routes;
+pub mod store;
 
 use std::sync::Arc;
 

@@ -3,25 +3,19 @@
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDate, Utc};
 use deadpool_postgres::Pool;
-use platform::{http::method_not_allowed, postgres::DbError, problem::Problem};
+use platform::{http::resource, problem::Problem};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+use crate::store;
 
 /// The longest range one report covers.
 const MAX_DAYS: i64 = 366;
 
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/report/orders")
-            .route(web::get().to(orders))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/report/low-stock")
-            .route(web::get().to(low_stock))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/report/orders").route(web::get().to(orders)))
+        .service(resource("/report/low-stock").route(web::get().to(low_stock)));
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -122,51 +116,13 @@ async fn orders(
             "a range covers at most {MAX_DAYS} days"
         )));
     }
-    let days = report(&pool, from, to).await?;
+    let days = store::order_report(&pool, from, to).await?;
     let mut days = days;
     Ok(HttpResponse::Ok().json(if single {
         OrderReport::Day(days.remove(0))
     } else {
         OrderReport::Range(RangeReport { from, to, days })
     }))
-}
-
-async fn report(pool: &Pool, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayReport>, DbError> {
-    let client = pool.get().await?;
-    let counts = client
-        .query(
-            "SELECT d::date, COALESCE(o.confirmed, 0), COALESCE(o.rejected, 0), COALESCE(o.cancelled, 0) \
-             FROM generate_series($1::date, $2::date, interval '1 day') AS d \
-             LEFT JOIN daily_orders o ON o.day = d::date ORDER BY d",
-            &[&from, &to],
-        )
-        .await?;
-    let revenue = client
-        .query(
-            "SELECT day, currency, cents FROM daily_revenue WHERE day BETWEEN $1 AND $2",
-            &[&from, &to],
-        )
-        .await?;
-    let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, i64>> = BTreeMap::new();
-    for r in &revenue {
-        by_day
-            .entry(r.get(0))
-            .or_default()
-            .insert(r.get::<_, String>(1), r.get(2));
-    }
-    Ok(counts
-        .iter()
-        .map(|r| {
-            let date: NaiveDate = r.get(0);
-            DayReport {
-                date,
-                confirmed: r.get(1),
-                rejected: r.get(2),
-                cancelled: r.get(3),
-                revenue: by_day.remove(&date).unwrap_or_default(),
-            }
-        })
-        .collect())
 }
 
 /// The low-stock report.
@@ -194,23 +150,7 @@ pub struct LowItem {
 #[utoipa::path(get, path = "/report/low-stock", tag = "reports",
     responses((status = 200, description = "Items below their threshold", body = LowStockReport)))]
 async fn low_stock(pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
-    let client = pool.get().await.map_err(DbError::from)?;
-    let rows = client
-        .query(
-            "SELECT item_id, name, stock, threshold FROM items WHERE stock < threshold ORDER BY stock, item_id",
-            &[],
-        )
-        .await
-        .map_err(DbError::from)?;
-    let items: Vec<LowItem> = rows
-        .iter()
-        .map(|r| LowItem {
-            item_id: r.get(0),
-            name: r.get(1),
-            stock: r.get(2),
-            threshold: r.get(3),
-        })
-        .collect();
+    let items = store::low_stock(&pool).await?;
     Ok(HttpResponse::Ok().json(LowStockReport { items }))
 }
 

@@ -9,7 +9,10 @@ use platform::{
     postgres::DbError,
 };
 
-use crate::mail::{Mail, MailTransport};
+use crate::{
+    mail::{Mail, MailTransport},
+    store,
+};
 
 /// One alert: its kind, subject and body.
 pub struct Alert {
@@ -101,9 +104,14 @@ pub async fn apply(
         return Ok(Applied::Duplicate);
     }
     for to in recipients {
-        tx.execute(
-            "INSERT INTO notifications (kind, recipient, subject, body, event_id, event_type) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&kind, to, &subject, &body, &envelope.event_id, &envelope.kind],
+        store::record_alert(
+            &tx,
+            kind,
+            to,
+            &subject,
+            &body,
+            envelope.event_id,
+            &envelope.kind,
         )
         .await?;
         transport

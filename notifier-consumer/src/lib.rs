@@ -8,6 +8,7 @@
 //! - [`alerts`]: turning one event into recorded, sent alerts.
 //! - [`mail`]: the [`mail::MailTransport`] seam and the logging transport.
 //! - [`routes`]: `GET /notifications`.
+//! - [`store`]: every SQL statement (recording alerts, listing them).
 //!
 //! The queue handling (prefetch, retries, dead letters, reconnects) is
 //! [`platform::consumer::EventConsumer`].
@@ -16,6 +17,7 @@ pub mod alerts;
 pub mod config;
 pub mod mail;
 pub mod routes;
+pub mod store;
 
 use std::sync::Arc;
 

@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use platform::{
-    contract::PageLimit, http::method_not_allowed, postgres::DbError, problem::Problem,
-};
+use platform::{contract::PageLimit, http::resource, problem::Problem};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::store;
 
 /// The kinds of alert, for the `kind` filter.
 pub const KINDS: &[&str] = &[
@@ -19,11 +19,7 @@ pub const KINDS: &[&str] = &[
 
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/notifications")
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/notifications").route(web::get().to(list)));
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -96,31 +92,10 @@ async fn list(
         })
         .transpose()?;
     let limit = q.limit.get();
-    let client = pool.get().await.map_err(DbError::from)?;
-    let rows = client
-        .query(
-            "SELECT id, kind, recipient, subject, body, event_id, event_type, created_at FROM notifications \
-             WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR kind = $2) \
-             ORDER BY id DESC LIMIT $3",
-            &[&before, &q.kind, &i64::try_from(limit + 1).unwrap_or(i64::MAX)],
-        )
-        .await
-        .map_err(DbError::from)?;
-    let more = rows.len() > limit;
-    let items: Vec<Notification> = rows
-        .iter()
-        .take(limit)
-        .map(|r| Notification {
-            id: r.get(0),
-            kind: r.get(1),
-            recipient: r.get(2),
-            subject: r.get(3),
-            body: r.get(4),
-            event_id: r.get(5),
-            event_type: r.get(6),
-            created_at: r.get(7),
-        })
-        .collect();
+    // One more than asked, to tell whether another page follows.
+    let mut items = store::notifications(&pool, before, q.kind.as_deref(), limit + 1).await?;
+    let more = items.len() > limit;
+    items.truncate(limit);
     let next_cursor = more
         .then(|| items.last().map(|n| n.id.to_string()))
         .flatten();

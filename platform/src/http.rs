@@ -1,6 +1,6 @@
 //! What every service's HTTP layer shares: the request-id and RED-metrics middleware, the health
-//! routes, the admin bearer-token check, and extractor configs that answer bad input with a
-//! problem+json 4xx (never actix's plain-text defaults).
+//! routes, the problem+json 405 of a known path, the admin bearer-token check, and extractor
+//! configs that answer bad input with a problem+json 4xx (never actix's plain-text defaults).
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Instant};
 
@@ -369,4 +369,10 @@ pub async fn method_not_allowed() -> Result<HttpResponse, Problem> {
         StatusCode::METHOD_NOT_ALLOWED,
         "this route does not take that method",
     ))
+}
+
+/// A route path that answers any method it was not given a route for with a problem+json 405
+/// ([`method_not_allowed`]) rather than actix's bare one; its methods are added with `.route(…)`.
+pub fn resource(path: impl Into<String>) -> actix_web::Resource {
+    web::resource(path.into()).default_service(web::to(method_not_allowed))
 }

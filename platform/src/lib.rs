@@ -10,6 +10,7 @@
 //!   handlers that turn bad input into problem+json.
 //! - [`problem`]: the one error body of every service (`application/problem+json`, RFC 9457)
 //!   and every kind of problem, with its status and title.
+//! - [`backend`]: [`BackendError`], why a Postgres or Redis call failed, and its 503/500.
 //! - [`postgres`]: the Postgres pool and embedded migrations.
 //! - [`redis`]: the Redis connection pool.
 //! - [`reservation`]: the internal reservation API between order-svc and inventory-svc.
@@ -25,6 +26,7 @@
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
 
 pub mod amqp;
+pub mod backend;
 pub mod backoff;
 pub mod config;
 pub mod consumer;
@@ -44,3 +46,5 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use backend::{Backend, BackendError};

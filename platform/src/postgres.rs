@@ -103,70 +103,9 @@ pub async fn migrate(pool: &Pool, migrations: Migrations) -> anyhow::Result<()> 
     result.map(|_| ())
 }
 
-/// Why a database call failed: Postgres was unreachable (the caller may retry later, the answer
-/// is a 503), or something else went wrong (a bug or a broken invariant, logged, a 500).
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// Postgres did not answer or the connection broke.
-    #[error("Postgres is unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else.
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// An error with its causes, e.g. "…creating a new object: db error: sorry, too many clients
-/// already" rather than only "…: db error".
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
-impl From<deadpool_postgres::PoolError> for DbError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(with_causes(&e))
-    }
-}
-
-impl From<tokio_postgres::Error> for DbError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        // No SQLSTATE means the failure was the connection's, not the statement's. Some states
-        // say the same from the server's side, and a retry can succeed: 08 connection
-        // exception, 53 insufficient resources (too many connections), 57 operator
-        // intervention (the connection was terminated, the server is shutting down or starting),
-        // 40 transaction rollback (serialization failure, deadlock).
-        let passing = e.code().is_none_or(|c| {
-            ["08", "53", "57", "40"]
-                .iter()
-                .any(|class| c.code().starts_with(class))
-        });
-        if e.is_closed() || passing {
-            Self::Unavailable(with_causes(&e))
-        } else {
-            Self::Unexpected(anyhow::Error::new(e).context("database statement failed"))
-        }
-    }
-}
-
-impl From<DbError> for crate::problem::Problem {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Unavailable(reason) => {
-                tracing::warn!(%reason, "Postgres unavailable");
-                Self::unavailable("the database is unavailable right now; retry shortly")
-            }
-            DbError::Unexpected(e) => Self::internal(&e),
-        }
-    }
-}
+/// Why a database call failed: [`crate::BackendError`], whose unavailable variant names
+/// Postgres for the calls this pool makes.
+pub type DbError = crate::BackendError;
 
 /// `SELECT 1`, for `/readyz`.
 pub async fn ping(pool: &Pool) -> Result<(), String> {

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use platform::{
     contract::{PageLimit, PageQuery},
-    http::{Admin, method_not_allowed},
+    http::{Admin, resource},
     problem::{Problem, ProblemKind},
 };
 use serde::{Deserialize, Serialize};
@@ -25,21 +25,12 @@ pub struct AppState {
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/price/{id}")
+        resource("/price/{id}")
             .route(web::get().to(get))
-            .route(web::put().to(set))
-            .default_service(web::to(method_not_allowed)),
+            .route(web::put().to(set)),
     )
-    .service(
-        web::resource("/price/{id}/history")
-            .route(web::get().to(history))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/prices")
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
-    );
+    .service(resource("/price/{id}/history").route(web::get().to(history)))
+    .service(resource("/prices").route(web::get().to(list)));
 }
 
 fn item_id(raw: &str) -> Result<ItemId, Problem> {

@@ -3,12 +3,12 @@
 use actix_web::{HttpResponse, http::header, web};
 use platform::openapi::AdminSecurity;
 use platform::{
-    http::Admin,
+    http::{Admin, resource},
     problem::{Problem, ProblemKind},
 };
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, item_id, method_not_allowed, unknown_item};
+use super::{AppState, item_id, unknown_item};
 use crate::{
     domain::{Item, ItemId, ItemName, PageQuery, QueryQuantity, StockLevel, Threshold},
     store::ItemPatch,
@@ -17,33 +17,19 @@ use crate::{
 /// Registers the item routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/items")
+        resource("/items")
             .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
+            .route(web::post().to(create)),
     )
     .service(
-        web::resource("/items/{id}")
+        resource("/items/{id}")
             .route(web::get().to(get))
             .route(web::put().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
+            .route(web::delete().to(delete)),
     )
-    .service(
-        web::resource("/items/{id}/check")
-            .route(web::get().to(check))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/inventory/{id}")
-            .route(web::get().to(inventory))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/ledger/{id}")
-            .route(web::get().to(ledger))
-            .default_service(web::to(method_not_allowed)),
-    );
+    .service(resource("/items/{id}/check").route(web::get().to(check)))
+    .service(resource("/inventory/{id}").route(web::get().to(inventory)))
+    .service(resource("/ledger/{id}").route(web::get().to(ledger)));
 }
 
 /// One page of the catalog.

@@ -3,16 +3,11 @@
 pub mod items;
 pub mod reservations;
 
-pub use platform::http::method_not_allowed;
-
 use std::{sync::Arc, time::Duration};
 
 use platform::problem::{Problem, ProblemKind};
 
-use crate::{
-    domain::ItemId,
-    store::{StockStore, StoreError},
-};
+use crate::{domain::ItemId, store::StockStore};
 
 /// What every handler shares.
 pub struct AppState {
@@ -20,18 +15,6 @@ pub struct AppState {
     pub store: Arc<StockStore>,
     /// How long a new reservation holds its stock.
     pub reservation_hold: Duration,
-}
-
-impl From<StoreError> for Problem {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(reason) => {
-                tracing::warn!(%reason, "Redis unavailable");
-                Problem::unavailable("the stock store is unavailable right now; retry shortly")
-            }
-            StoreError::Unexpected(e) => Problem::internal(&e),
-        }
-    }
 }
 
 /// An item id from the path, or a 400 naming what is wrong with it.

@@ -13,6 +13,7 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use chrono::DateTime;
 use platform::{
+    http::resource,
     problem::{Problem, ProblemKind},
     reservation::{
         Action, HoldState, Line, LinesRequest, ReservationId, ReservationView, ReserveRequest,
@@ -20,7 +21,7 @@ use platform::{
     },
 };
 
-use super::{AppState, method_not_allowed, unknown_item};
+use super::{AppState, unknown_item};
 use crate::{
     reservations::{self, Refused, Reserved},
     store::LineOutcome,
@@ -28,17 +29,12 @@ use crate::{
 
 /// Registers the reservation routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/reserve")
-            .route(web::post().to(reserve))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/reserve").route(web::post().to(reserve)));
     for action in Action::ALL {
         cfg.service(
-            web::resource(format!("/reservations/{{id}}/{action}"))
+            resource(format!("/reservations/{{id}}/{action}"))
                 .app_data(web::Data::new(action))
-                .route(web::post().to(settle))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::post().to(settle)),
         );
     }
 }
