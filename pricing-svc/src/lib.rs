@@ -7,6 +7,7 @@
 //! - [`domain`]: prices and currencies, validated.
 //! - [`store`]: Postgres (prices, history, outbox rows in one transaction).
 //! - [`routes`]: `GET /price/{id}`, `GET /prices`, `GET /price/{id}/history`, `PUT /price/{id}`.
+//! - `testing` (feature `testing`): the service's test app, for its tests and its callers'.
 //!
 //! The outbox relay is [`platform::outbox::OutboxRelay`].
 
@@ -14,6 +15,8 @@ pub mod config;
 pub mod domain;
 pub mod routes;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use actix_web::{dev::Server, web};
 use platform::{http::Readiness, outbox::OutboxRelay};
