@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use platform::{
     contract::PageQuery,
-    http::{RequestId, method_not_allowed},
+    http::{RequestId, resource},
     problem::Problem,
 };
 use serde::Serialize;
@@ -22,21 +22,12 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Registers the routes.
 pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/orders")
+        resource("/orders")
             .route(web::post().to(place))
-            .route(web::get().to(list))
-            .default_service(web::to(method_not_allowed)),
+            .route(web::get().to(list)),
     )
-    .service(
-        web::resource("/orders/{id}")
-            .route(web::get().to(get))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/orders/{id}/cancel")
-            .route(web::post().to(cancel))
-            .default_service(web::to(method_not_allowed)),
-    );
+    .service(resource("/orders/{id}").route(web::get().to(get)))
+    .service(resource("/orders/{id}/cancel").route(web::post().to(cancel)));
 }
 
 /// The `Idempotency-Key` header: 1–255 visible ASCII characters.
