@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`config`]: environment variables (its queue, bindings, retry levels, database).
+//! - [`domain`]: the reports: one day or a range of orders, the low-stock items.
 //! - [`aggregates`]: applying one event, with its id recorded in the same transaction.
 //! - [`gauges`]: `analytics_items_below_threshold`, refreshed on a timer.
 //! - [`routes`]: `GET /report/orders`, `GET /report/low-stock`.
@@ -14,6 +15,7 @@
 
 pub mod aggregates;
 pub mod config;
+pub mod domain;
 pub mod gauges;
 pub mod routes;
 pub mod store;

@@ -4,10 +4,12 @@ use actix_web::{HttpResponse, web};
 use chrono::{NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use platform::{http::resource, problem::Problem};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Deserialize;
 
-use crate::store;
+use crate::{
+    domain::{LowStockReport, OrderReport, RangeReport},
+    store,
+};
 
 /// The longest range one report covers.
 const MAX_DAYS: i64 = 366;
@@ -31,42 +33,6 @@ struct OrdersQuery {
     /// Last day of a range.
     #[param(format = Date)]
     to: Option<String>,
-}
-
-/// The order report of a range of days.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RangeReport {
-    /// First day.
-    pub from: NaiveDate,
-    /// Last day.
-    pub to: NaiveDate,
-    /// One row per day, oldest first.
-    pub days: Vec<DayReport>,
-}
-
-/// `?date=` (or no query) answers one day; `?from=&to=` a range.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum OrderReport {
-    /// One day.
-    Day(DayReport),
-    /// A range.
-    Range(RangeReport),
-}
-
-/// One day of the order report.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct DayReport {
-    /// The UTC day.
-    pub date: NaiveDate,
-    /// Orders confirmed that day.
-    pub confirmed: i64,
-    /// Orders rejected that day.
-    pub rejected: i64,
-    /// Orders cancelled that day.
-    pub cancelled: i64,
-    /// Revenue of that day's orders that still stand, in minor units per currency.
-    pub revenue: BTreeMap<String, i64>,
 }
 
 fn parse_day(field: &str, raw: &str) -> Result<NaiveDate, Problem> {
@@ -123,26 +89,6 @@ async fn orders(
     } else {
         OrderReport::Range(RangeReport { from, to, days })
     }))
-}
-
-/// The low-stock report.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LowStockReport {
-    /// Items below their threshold, lowest stock first.
-    pub items: Vec<LowItem>,
-}
-
-/// One item of the low-stock report.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct LowItem {
-    /// The item.
-    pub item_id: String,
-    /// Its name, when known.
-    pub name: Option<String>,
-    /// Units available, as last announced.
-    pub stock: i64,
-    /// Its low-stock threshold.
-    pub threshold: i64,
 }
 
 /// `GET /report/low-stock`: items whose last known stock is below their threshold (restocks

@@ -7,7 +7,7 @@ use deadpool_postgres::{Pool, Transaction};
 use platform::postgres::DbError;
 use std::collections::BTreeMap;
 
-use crate::routes::{DayReport, LowItem};
+use crate::domain::{DayReport, LowItem};
 
 /// An order counter of a day, one column of `daily_orders`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`config`]: environment variables (its queue, bindings, retry levels, recipients).
+//! - [`domain`]: a recorded alert.
 //! - [`alerts`]: turning one event into recorded, sent alerts.
 //! - [`mail`]: the [`mail::MailTransport`] seam and the logging transport.
 //! - [`routes`]: `GET /notifications`.
@@ -15,6 +16,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod domain;
 pub mod mail;
 pub mod routes;
 pub mod store;

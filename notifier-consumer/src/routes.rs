@@ -1,13 +1,11 @@
 //! The read API: `GET /notifications`.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use platform::{contract::PageLimit, http::resource, problem::Problem};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::store;
+use crate::{domain::Notification, store};
 
 /// The kinds of alert, for the `kind` filter.
 pub const KINDS: &[&str] = &[
@@ -41,27 +39,6 @@ struct ListQuery {
 struct NotificationPage {
     notifications: Vec<Notification>,
     next_cursor: Option<String>,
-}
-
-/// One sent alert.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Notification {
-    /// Its id (increasing).
-    pub id: i64,
-    /// `low_stock`, `order_confirmed`, `order_cancelled` or `price_changed`.
-    pub kind: String,
-    /// Where it went.
-    pub recipient: String,
-    /// Subject line.
-    pub subject: String,
-    /// Body.
-    pub body: String,
-    /// The event it came from.
-    pub event_id: Uuid,
-    /// That event's type.
-    pub event_type: String,
-    /// When it was sent.
-    pub created_at: DateTime<Utc>,
 }
 
 /// `GET /notifications?limit=&cursor=&kind=`: newest first.

@@ -5,7 +5,7 @@ use deadpool_postgres::{Pool, Transaction};
 use platform::postgres::DbError;
 use uuid::Uuid;
 
-use crate::routes::Notification;
+use crate::domain::Notification;
 
 /// Records one alert sent to `recipient`, for the event `event_id` of type `event_type`.
 pub async fn record_alert(
