@@ -8,7 +8,8 @@
 //!   mapping;
 //! - `idempotency`: claiming, finishing and releasing `Idempotency-Key`s ([`KeyClaim`],
 //!   [`KeyedResponse`], [`Finished`]);
-//! - `stock_sync`: the SQL of the stock sync ([`StockTask`], [`StockOutcome`]).
+//! - `stock_sync`: the SQL of the stock sync: lease, record, release ([`StockLease`],
+//!   [`StockTask`], [`StockOutcome`]).
 
 mod idempotency;
 mod stock_sync;
@@ -25,7 +26,7 @@ use uuid::Uuid;
 use self::idempotency::finish_key;
 pub use self::{
     idempotency::{Finished, KeyClaim, KeyedResponse},
-    stock_sync::{StockOutcome, StockTask},
+    stock_sync::{StockLease, StockOutcome, StockTask},
 };
 use crate::domain::{ItemId, Order, OrderStatus};
 
@@ -240,7 +241,11 @@ impl OrderStore {
         order.reason = Some(reason.to_owned());
         order.updated_at = platform::event::now_micros();
         tx.execute(
-            "UPDATE orders SET status = 'cancelled', reason = $2, stock = 'pending_return', updated_at = $3 WHERE id = $1",
+            // The lease a stock sync round may hold is for the state this ends: the round's
+            // outcome will not be recorded (it is fenced on the leased state), and the return
+            // left pending here is the next round's work at once, not after the lease.
+            "UPDATE orders SET status = 'cancelled', reason = $2, stock = 'pending_return', updated_at = $3, \
+             stock_lease_until = NULL, stock_lease_owner = NULL WHERE id = $1",
             &[&id, &reason, &order.updated_at],
         )
         .await?;
