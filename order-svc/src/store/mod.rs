@@ -202,16 +202,24 @@ impl OrderStore {
         Ok((orders, more))
     }
 
-    /// Marks where an order's units stand.
-    pub async fn set_stock(&self, id: Uuid, stock: StockState) -> Result<(), DbError> {
+    /// Marks where an order's units stand, if they still stand at `from`; `false` when the
+    /// order moved on meanwhile. The same fence as the stock sync's: a request's late
+    /// `committed` must not overwrite the `pending_return` of a cancel made in between (its
+    /// units would never go back).
+    pub async fn set_stock(
+        &self,
+        id: Uuid,
+        from: StockState,
+        to: StockState,
+    ) -> Result<bool, DbError> {
         let client = self.pool.get().await?;
-        client
+        let updated = client
             .execute(
-                "UPDATE orders SET stock = $2 WHERE id = $1",
-                &[&id, &stock.as_str()],
+                "UPDATE orders SET stock = $3 WHERE id = $1 AND stock = $2",
+                &[&id, &from.as_str(), &to.as_str()],
             )
             .await?;
-        Ok(())
+        Ok(updated == 1)
     }
 
     /// Cancels a confirmed order: status `cancelled`, its units pending return, and the

@@ -1,6 +1,7 @@
 //! The stock sync's lease: no transaction or lock is held while it calls inventory, a lease
 //! keeps other rounds off until it runs out, and an outcome is recorded only where the order is
-//! still as it was leased, so a cancel during a round is neither blocked nor lost.
+//! still as it was leased, so a cancel during a round is neither blocked nor lost (nor by a
+//! request's own late confirm, fenced the same way).
 
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
@@ -333,5 +334,25 @@ async fn an_order_cancelled_while_the_stock_sync_calls_inventory_gets_its_stock_
         (ledger.stock, ledger.sold),
         (10, 0),
         "the units sold by the round are back"
+    );
+}
+
+#[tokio::test]
+async fn a_confirm_marked_after_a_cancel_does_not_overwrite_its_pending_return() {
+    let (_db, store, sql) = store().await;
+    let id = Uuid::now_v7();
+    pending_confirm(&sql, id, 1, 0.0).await;
+    // The order is cancelled between the request's confirm at inventory and its marking it.
+    let cancelled = store.cancel(id, "cancelled by request").await.unwrap();
+    assert!(matches!(cancelled, Some(Ok(_))));
+    let marked = store
+        .set_stock(id, StockState::PendingConfirm, StockState::Committed)
+        .await
+        .unwrap();
+    assert!(!marked, "a late confirm overwrote the cancel");
+    assert_eq!(
+        row(&sql, id).await,
+        ("cancelled".into(), "pending_return".into(), false),
+        "the units are still to be returned"
     );
 }
