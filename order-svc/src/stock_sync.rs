@@ -40,9 +40,9 @@ const BATCH: i64 = 50;
 /// (`DEPENDENCY_TIMEOUT` 2 s, `DEPENDENCY_RETRIES` 2) that is about 30 s: how long the orders of
 /// a replica that died mid-round wait before another replica takes them.
 pub fn lease_for(inventory: &DependencyConfig) -> StockLease {
-    let per_order = clients::longest_call(inventory) * 2;
+    let per_order = clients::longest_call(inventory).saturating_mul(2);
     StockLease {
-        length: per_order * 2,
+        length: per_order.saturating_mul(2),
         per_order,
     }
 }
