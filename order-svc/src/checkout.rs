@@ -278,8 +278,18 @@ impl Checkout {
             .await
         {
             Ok(Settlement::Done) => {
-                if let Err(e) = self.store.set_stock(order_id, StockState::Committed).await {
-                    tracing::warn!(%order_id, error = %e, "confirmed at inventory but not marked; the stock sync will");
+                match self
+                    .store
+                    .set_stock(order_id, StockState::PendingConfirm, StockState::Committed)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(%order_id, "confirmed at inventory, but the order moved on meanwhile (a cancel, or the stock sync); left to it");
+                    }
+                    Err(e) => {
+                        tracing::warn!(%order_id, error = %e, "confirmed at inventory but not marked; the stock sync will");
+                    }
                 }
             }
             other => {
@@ -419,7 +429,10 @@ impl Checkout {
         metrics::counter!("orders_total", "outcome" => "cancelled").increment(1);
         let returned = return_stock(&self.inventory, &order, request_id).await;
         if let Some(state) = returned
-            && let Err(e) = self.store.set_stock(id, state).await
+            && let Err(e) = self
+                .store
+                .set_stock(id, StockState::PendingReturn, state)
+                .await
         {
             tracing::warn!(%id, error = %e, "stock returned but not marked; the stock sync will");
         }

@@ -81,6 +81,25 @@ impl failsafe::Instrument for BreakerEvents {
 
 type Breaker = StateMachine<ConsecutiveFailures<Constant>, BreakerEvents>;
 
+/// The first backoff between two attempts at a call.
+const RETRY_MIN_DELAY: Duration = Duration::from_millis(50);
+/// The longest backoff between two attempts, before jitter (which adds up to as much again).
+const RETRY_MAX_DELAY: Duration = Duration::from_millis(400);
+
+/// The longest a call through a dependency configured by `config` takes before it returns: every
+/// attempt runs into its timeout (which covers connecting too) and each retry waits the longest
+/// backoff with the most jitter. An open circuit only makes it shorter. Whatever must outlast a
+/// call (the stock sync's lease) is derived from this, so it follows `DEPENDENCY_TIMEOUT` and
+/// `DEPENDENCY_RETRIES`.
+pub fn longest_call(config: &DependencyConfig) -> Duration {
+    let attempts = u32::try_from(config.retries.saturating_add(1)).unwrap_or(u32::MAX);
+    let retries = attempts - 1;
+    config
+        .timeout
+        .saturating_mul(attempts)
+        .saturating_add(RETRY_MAX_DELAY.saturating_mul(2).saturating_mul(retries))
+}
+
 /// One dependency: its base URL, HTTP client, retry policy and circuit breaker.
 pub struct Dependency {
     name: &'static str,
@@ -167,8 +186,8 @@ impl Dependency {
         attempt
             .retry(
                 ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(50))
-                    .with_max_delay(Duration::from_millis(400))
+                    .with_min_delay(RETRY_MIN_DELAY)
+                    .with_max_delay(RETRY_MAX_DELAY)
                     .with_max_times(self.retries)
                     .with_jitter(),
             )

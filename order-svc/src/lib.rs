@@ -83,7 +83,11 @@ impl Application {
             incarnation: incarnation.id(),
             relay_waker: relay.waker(),
         });
-        let stock_sync = StockSync::new(checkout.clone(), config.stock_sync_interval);
+        let stock_sync = StockSync::new(
+            checkout.clone(),
+            config.stock_sync_interval,
+            stock_sync::lease_for(&config.inventory),
+        );
         // Ready when Postgres answers: orders cannot be recorded without it. A dependency that
         // is down makes POST /orders answer 503 quickly, which is better than no route at all.
         let readiness = Readiness::default().postgres(pool);

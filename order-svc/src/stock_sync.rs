@@ -2,9 +2,16 @@
 //!
 //! Every `STOCK_SYNC_INTERVAL` it takes orders whose units are `pending_confirm` (written as
 //! confirmed, but the confirm call to inventory failed) or `pending_return` (cancelled, but the
-//! units did not go back yet), with `FOR UPDATE SKIP LOCKED` so replicas share the work, and
-//! retries the inventory call. A hold that ran out before it could be confirmed cancels the
-//! order (its units are already back on sale), with an `order_cancelled` event.
+//! units did not go back yet) and retries the inventory call. A hold that ran out before it
+//! could be confirmed cancels the order (its units are already back on sale), with an
+//! `order_cancelled` event.
+//!
+//! No transaction is open while it calls inventory: a round leases its orders in one short
+//! statement (`FOR UPDATE SKIP LOCKED`, so replicas share the work), calls with nothing held in
+//! Postgres, and records each outcome only where the order is still as it was leased (see
+//! [`crate::store::OrderStore::sync_stock`] and
+//! `docs/decisions/0017-stock-sync-without-a-transaction-across-http-calls.md`). A cancel never
+//! waits for a round, and a replica that dies mid-round leaves leases that run out.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     checkout::{Checkout, return_stock},
-    clients::Settlement,
-    store::{StockOutcome, StockState},
+    clients::{self, Settlement},
+    config::DependencyConfig,
+    store::{StockLease, StockOutcome, StockState},
 };
 
 /// How long an order is left to its own request before the sync steps in.
@@ -22,16 +30,38 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Orders handled per round.
 const BATCH: i64 = 50;
 
+/// The lease a round takes on its orders, from inventory's call settings.
+///
+/// One order costs at most two calls (a return that finds the hold still held cancels, then
+/// releases), each bounded by [`clients::longest_call`] (every attempt to its timeout, plus the
+/// backoff between them). The lease is twice that: the round starts an order's calls only while
+/// at least that much of its lease is left, so an order is never called for after its lease may
+/// have run out, and a batch of quick calls is never cut short. With the defaults
+/// (`DEPENDENCY_TIMEOUT` 2 s, `DEPENDENCY_RETRIES` 2) that is about 30 s: how long the orders of
+/// a replica that died mid-round wait before another replica takes them.
+pub fn lease_for(inventory: &DependencyConfig) -> StockLease {
+    let per_order = clients::longest_call(inventory).saturating_mul(2);
+    StockLease {
+        length: per_order.saturating_mul(2),
+        per_order,
+    }
+}
+
 /// The sync task.
 pub struct StockSync {
     checkout: Arc<Checkout>,
     interval: Duration,
+    lease: StockLease,
 }
 
 impl StockSync {
-    /// A sync running every `interval`.
-    pub fn new(checkout: Arc<Checkout>, interval: Duration) -> Self {
-        Self { checkout, interval }
+    /// A sync running every `interval`, leasing its orders with `lease` (see [`lease_for`]).
+    pub fn new(checkout: Arc<Checkout>, interval: Duration, lease: StockLease) -> Self {
+        Self {
+            checkout,
+            interval,
+            lease,
+        }
     }
 
     /// Runs until `shutdown`.
@@ -41,7 +71,7 @@ impl StockSync {
             let round = self
                 .checkout
                 .store
-                .sync_stock(GRACE, BATCH, |task| async move {
+                .sync_stock(GRACE, BATCH, self.lease, |task| async move {
                     let request_id = format!("stock-sync-{}", task.order.id);
                     match task.stock {
                         StockState::PendingConfirm => {

@@ -8,4 +8,5 @@ mod flash_sale;
 mod helpers;
 mod idempotency;
 mod orders;
+mod stock_sync;
 mod validation;

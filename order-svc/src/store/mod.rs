@@ -1,0 +1,264 @@
+//! `OrderStore`: orders, idempotency keys and the outbox in Postgres: every SQL statement of
+//! order-svc. Every write that changes an order also writes the event announcing it (and, for a
+//! keyed request, the response to replay) in the same transaction.
+//!
+//! # Layout
+//!
+//! - here: [`OrderStore`], orders (insert, get, list, cancel, their `stock` column) and the row
+//!   mapping;
+//! - `idempotency`: claiming, finishing and releasing `Idempotency-Key`s ([`KeyClaim`],
+//!   [`KeyedResponse`], [`Finished`]);
+//! - `stock_sync`: the SQL of the stock sync: lease, record, release ([`StockLease`],
+//!   [`StockTask`], [`StockOutcome`]).
+
+mod idempotency;
+mod stock_sync;
+
+use deadpool_postgres::Pool;
+use platform::{
+    event::{Event, EventEnvelope, OrderSnapshot},
+    outbox,
+    postgres::DbError,
+};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use self::idempotency::finish_key;
+pub use self::{
+    idempotency::{Finished, KeyClaim, KeyedResponse},
+    stock_sync::{StockLease, StockOutcome, StockTask},
+};
+use crate::domain::{ItemId, Order, OrderStatus};
+
+/// Where an order's units stand at inventory-svc (see the migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockState {
+    /// A rejected order took nothing.
+    None,
+    /// The hold still has to be confirmed.
+    PendingConfirm,
+    /// The units are sold.
+    Committed,
+    /// The units still have to go back.
+    PendingReturn,
+    /// The units are back on sale.
+    Returned,
+}
+
+impl StockState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::PendingConfirm => "pending_confirm",
+            Self::Committed => "committed",
+            Self::PendingReturn => "pending_return",
+            Self::Returned => "returned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => Self::None,
+            "pending_confirm" => Self::PendingConfirm,
+            "committed" => Self::Committed,
+            "pending_return" => Self::PendingReturn,
+            "returned" => Self::Returned,
+            _ => return None,
+        })
+    }
+}
+
+/// Orders in Postgres.
+pub struct OrderStore {
+    pool: Pool,
+}
+
+const ORDER_COLUMNS: &str = "id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock";
+
+fn order_from_row(row: &Row) -> Result<Order, DbError> {
+    let status: String = row.get("status");
+    Ok(Order {
+        id: row.get("id"),
+        item_id: ItemId::parse(row.get("item_id"))
+            .map_err(|e| anyhow::anyhow!("stored order has a bad item id: {e}"))?,
+        quantity: u64::from(row.get::<_, i32>("quantity").unsigned_abs()),
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("unknown order status {status:?}"))?,
+        unit_price_cents: row.get::<_, i64>("unit_price_cents").unsigned_abs(),
+        total_cents: row.get::<_, i64>("total_cents").unsigned_abs(),
+        currency: row.get("currency"),
+        reason: row.get("reason"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// The event announcing an order's current state: `order_created` for a confirmed order,
+/// `order_rejected` and `order_cancelled` for the others.
+pub fn order_event(order: &Order) -> EventEnvelope {
+    let snapshot = OrderSnapshot {
+        order_id: order.id,
+        item_id: order.item_id.clone(),
+        quantity: order.quantity,
+        status: order.status,
+        unit_price_cents: order.unit_price_cents,
+        total_cents: order.total_cents,
+        currency: order.currency.clone(),
+        reason: order.reason.clone(),
+        created_at: order.created_at,
+    };
+    let event = match order.status {
+        OrderStatus::Confirmed => Event::OrderCreated(snapshot),
+        OrderStatus::Rejected => Event::OrderRejected(snapshot),
+        OrderStatus::Cancelled => Event::OrderCancelled(snapshot),
+    };
+    EventEnvelope::new(&event, crate::SERVICE, order.updated_at)
+}
+
+impl OrderStore {
+    /// A store over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for readiness checks.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Writes a new order (confirmed or rejected), its event, and the keyed response, in one
+    /// transaction; nothing at all when the key's claim was lost.
+    pub async fn insert(
+        &self,
+        order: &Order,
+        stock: StockState,
+        keyed: Option<KeyedResponse<'_>>,
+    ) -> Result<Finished, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let quantity = i32::try_from(order.quantity).map_err(anyhow::Error::from)?;
+        tx.execute(
+            "INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &order.id,
+                &order.item_id.as_str(),
+                &quantity,
+                &order.status.as_str(),
+                &(order.unit_price_cents as i64),
+                &(order.total_cents as i64),
+                &order.currency,
+                &order.reason,
+                &order.created_at,
+                &order.updated_at,
+                &stock.as_str(),
+            ],
+        )
+        .await?;
+        outbox::enqueue(&tx, &order_event(order)).await?;
+        if finish_key(&tx, keyed).await? == Finished::ClaimLost {
+            tx.rollback().await?;
+            return Ok(Finished::ClaimLost);
+        }
+        tx.commit().await?;
+        Ok(Finished::Written)
+    }
+
+    /// One order.
+    pub async fn get(&self, id: Uuid) -> Result<Option<Order>, DbError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// Up to `limit` orders older than `before`, newest first, and whether more follow.
+    pub async fn list(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, bool), DbError> {
+        let client = self.pool.get().await?;
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE $1::uuid IS NULL OR id < $1 \
+                     ORDER BY id DESC LIMIT $2"
+                ),
+                &[&before, &fetch],
+            )
+            .await?;
+        let more = rows.len() > limit;
+        let orders = rows
+            .iter()
+            .take(limit)
+            .map(order_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok((orders, more))
+    }
+
+    /// Marks where an order's units stand, if they still stand at `from`; `false` when the
+    /// order moved on meanwhile. The same fence as the stock sync's: a request's late
+    /// `committed` must not overwrite the `pending_return` of a cancel made in between (its
+    /// units would never go back).
+    pub async fn set_stock(
+        &self,
+        id: Uuid,
+        from: StockState,
+        to: StockState,
+    ) -> Result<bool, DbError> {
+        let client = self.pool.get().await?;
+        let updated = client
+            .execute(
+                "UPDATE orders SET stock = $3 WHERE id = $1 AND stock = $2",
+                &[&id, &from.as_str(), &to.as_str()],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+
+    /// Cancels a confirmed order: status `cancelled`, its units pending return, and the
+    /// `order_cancelled` event, in one transaction. `Err(status)` when the order is not
+    /// confirmed; `Ok(None)` when there is no such order.
+    pub async fn cancel(
+        &self,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Option<Result<Order, OrderStatus>>, DbError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"),
+                &[&id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut order = order_from_row(&row)?;
+        if order.status != OrderStatus::Confirmed {
+            return Ok(Some(Err(order.status)));
+        }
+        order.status = OrderStatus::Cancelled;
+        order.reason = Some(reason.to_owned());
+        order.updated_at = platform::event::now_micros();
+        tx.execute(
+            // The lease a stock sync round may hold is for the state this ends: the round's
+            // outcome will not be recorded (it is fenced on the leased state), and the return
+            // left pending here is the next round's work at once, not after the lease.
+            "UPDATE orders SET status = 'cancelled', reason = $2, stock = 'pending_return', updated_at = $3, \
+             stock_lease_until = NULL, stock_lease_owner = NULL WHERE id = $1",
+            &[&id, &reason, &order.updated_at],
+        )
+        .await?;
+        outbox::enqueue(&tx, &order_event(&order)).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(order)))
+    }
+}
