@@ -1,9 +1,11 @@
-//! `Stack`: the three services wired together for one test, with typed helpers.
+//! `Stack`: the three services wired together for one test, with typed helpers. inventory-svc
+//! and pricing-svc are their crates' own test apps (`inventory_svc::testing`,
+//! `pricing_svc::testing`), sharing the test's exchange and Redis keys.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use platform::{
-    config::{AmqpConfig, Env, RedisConfig},
+    config::{AmqpConfig, Env},
     testing::{self, TcpProxy, TestDatabase},
 };
 use reqwest::{Response, StatusCode};
@@ -24,16 +26,15 @@ pub struct Options {
 pub struct Stack {
     pub order: String,
     pub inventory: String,
-    pub pricing: String,
     pub client: reqwest::Client,
     pub amqp: AmqpConfig,
     pub order_db: Arc<TestDatabase>,
     pub inventory_proxy: Option<TcpProxy>,
     pub pricing_proxy: Option<TcpProxy>,
     pub broker_proxy: Option<TcpProxy>,
-    redis: RedisConfig,
     shutdown: CancellationToken,
-    _pricing_db: Arc<TestDatabase>,
+    inventory_app: inventory_svc::testing::TestApp,
+    pricing_app: pricing_svc::testing::TestApp,
 }
 
 fn vars() -> HashMap<String, String> {
@@ -49,6 +50,11 @@ async fn proxy_to(port: u16) -> TcpProxy {
     TcpProxy::start(format!("127.0.0.1:{port}").parse().unwrap()).await
 }
 
+/// The port of an address like `http://127.0.0.1:1234`.
+fn port_of(address: &str) -> u16 {
+    address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
 pub async fn spawn_stack() -> Stack {
     spawn_stack_with(Options::default()).await
 }
@@ -59,22 +65,18 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     let amqp = testing::amqp_config();
     let redis = testing::redis_config();
 
-    let mut inv = inventory_svc::config::InventoryConfig::from_env(&Env::new(&vars())).unwrap();
-    inv.redis = redis.clone();
-    inv.amqp = amqp.clone();
-    inv.reservation_hold = options.hold.unwrap_or(Duration::from_secs(30));
-    inv.reaper_interval = Duration::from_millis(100);
-    let inventory = inventory_svc::Application::build(inv).await.unwrap();
-    let inventory_port = inventory.port();
-    tokio::spawn(inventory.run_until_stopped(shutdown.clone()));
+    let inventory_app = inventory_svc::testing::spawn_app_with(inventory_svc::testing::Options {
+        hold: options.hold.unwrap_or(Duration::from_secs(30)),
+        amqp: Some(amqp.clone()),
+        redis: Some(redis),
+        ..Default::default()
+    })
+    .await;
+    let inventory_port = port_of(&inventory_app.address);
 
-    let pricing_db = Arc::new(TestDatabase::create(pricing_svc::migrations()).await);
-    let mut pri = pricing_svc::config::PricingConfig::from_env(&Env::new(&vars())).unwrap();
-    pri.postgres = pricing_db.config.clone();
-    pri.amqp = amqp.clone();
-    let pricing = pricing_svc::Application::build(pri).await.unwrap();
-    let pricing_port = pricing.port();
-    tokio::spawn(pricing.run_until_stopped(shutdown.clone()));
+    let pricing_app =
+        pricing_svc::testing::spawn_replica(&pricing_svc::testing::database().await, &amqp).await;
+    let pricing_port = port_of(&pricing_app.address);
 
     let inventory_proxy = if options.proxy_inventory {
         Some(proxy_to(inventory_port).await)
@@ -125,7 +127,6 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     Stack {
         order: format!("http://127.0.0.1:{order_port}"),
         inventory: format!("http://127.0.0.1:{inventory_port}"),
-        pricing: format!("http://127.0.0.1:{pricing_port}"),
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(30))
@@ -136,38 +137,23 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         inventory_proxy,
         pricing_proxy,
         broker_proxy,
-        redis,
         shutdown,
-        _pricing_db: pricing_db,
+        inventory_app,
+        pricing_app,
     }
 }
 
 impl Stack {
     /// Adds an item with `stock` units priced at `cents` EUR.
     pub async fn item(&self, id: &str, stock: u64, cents: u64) {
-        let res = self
-            .client
-            .post(format!("{}/items", self.inventory))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"id": id, "name": format!("Item {id}"), "stock": stock}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
+        self.inventory_app.add_item(id, stock, None).await;
         if cents > 0 {
             self.price(id, cents).await;
         }
     }
 
     pub async fn price(&self, id: &str, cents: u64) {
-        let res = self
-            .client
-            .put(format!("{}/price/{id}", self.pricing))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"price_cents": cents, "currency": "EUR"}))
-            .send()
-            .await
-            .unwrap();
+        let res = self.pricing_app.set_price(id, cents, "EUR").await;
         assert!(res.status().is_success());
     }
 
@@ -204,14 +190,7 @@ impl Stack {
     }
 
     pub async fn ledger(&self, item: &str) -> inventory_svc::domain::Ledger {
-        self.client
-            .get(format!("{}/ledger/{item}", self.inventory))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.inventory_app.ledger(item).await
     }
 
     /// Waits until no hold of `item` is pending (confirmed or given back).
@@ -259,13 +238,11 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // order-svc first; inventory-svc and pricing-svc stop and delete their keys and the
+        // exchange when their test apps are dropped, right after.
         self.shutdown.cancel();
-        let (redis, amqp) = (self.redis.clone(), self.amqp.clone());
         testing::block_on_fresh_thread(async move {
-            // Let the services wind down before their storage goes away.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            testing::delete_redis_prefix(&redis).await;
-            testing::delete_exchange(&amqp.url, &amqp.exchange).await;
         });
     }
 }
