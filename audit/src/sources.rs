@@ -21,11 +21,6 @@ use inventory_svc::{
     domain::Threshold,
     store::{OutboxBacklog, StockStore, StoreError, StoreSettings, StoredLedger},
 };
-use lapin::{
-    options::QueueDeclareOptions,
-    protocol::{AMQPErrorKind, AMQPSoftError},
-    types::FieldTable,
-};
 use tokio_postgres::{IsolationLevel, NoTls, Row, types::ToSql};
 use uuid::Uuid;
 
@@ -487,10 +482,12 @@ impl Sources {
             .map_err(amqp)?;
         let mut all = Vec::with_capacity(self.queues.len());
         for queue in &self.queues {
-            let ready = depth(&conn, queue).await.map_err(amqp)?;
+            let ready = platform::amqp::queue_depth(&conn, queue)
+                .await
+                .map_err(amqp)?;
             let mut retrying = 0;
             for level in 1..=MAX_RETRY_LEVELS {
-                match depth(&conn, &format!("{queue}.retry.{level}"))
+                match platform::amqp::queue_depth(&conn, &format!("{queue}.retry.{level}"))
                     .await
                     .map_err(amqp)?
                 {
@@ -498,7 +495,9 @@ impl Sources {
                     None => break,
                 }
             }
-            let dead = depth(&conn, &format!("{queue}.dead")).await.map_err(amqp)?;
+            let dead = platform::amqp::queue_depth(&conn, &format!("{queue}.dead"))
+                .await
+                .map_err(amqp)?;
             all.push(QueueDepths {
                 queue: queue.clone(),
                 ready,
@@ -509,38 +508,6 @@ impl Sources {
         let _ = conn.close(0, "audit done".into()).await;
         Ok(all)
     }
-}
-
-/// Ready messages in `queue`, by a passive declare on a channel of its own (a declare of a
-/// missing queue closes its channel); `None` when the queue does not exist.
-async fn depth(conn: &lapin::Connection, queue: &str) -> anyhow::Result<Option<u32>> {
-    let channel = conn
-        .create_channel()
-        .await
-        .context("cannot open a channel")?;
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    match declared {
-        Ok(q) => {
-            let _ = channel.close(0, "probed".into()).await;
-            Ok(Some(q.message_count()))
-        }
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot inspect queue {queue}"))),
-    }
-}
-
-fn is_not_found(e: &lapin::Error) -> bool {
-    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p)
-        if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
 }
 
 async fn outbox_backlog(db: &Database) -> Result<TableBacklog, SourceError> {

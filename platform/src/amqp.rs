@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+    options::{
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+    },
+    protocol::{AMQPErrorKind, AMQPSoftError},
     types::FieldTable,
 };
 
@@ -152,4 +155,36 @@ pub fn properties(event: &EventEnvelope) -> BasicProperties {
         .with_delivery_mode(PERSISTENT)
         .with_app_id(event.source.as_str().into())
         .with_timestamp(u64::try_from(event.occurred_at.timestamp()).unwrap_or_default())
+}
+
+/// Ready messages in `queue`, by a passive declare on a channel of its own (a declare of a
+/// missing queue closes its channel); `None` when the queue does not exist.
+pub async fn queue_depth(conn: &Connection, queue: &str) -> anyhow::Result<Option<u32>> {
+    let channel = conn
+        .create_channel()
+        .await
+        .context("cannot open a channel")?;
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    match declared {
+        Ok(q) => {
+            let _ = channel.close(0, "probed".into()).await;
+            Ok(Some(q.message_count()))
+        }
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot inspect queue {queue}"))),
+    }
+}
+
+fn is_not_found(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p)
+        if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
 }

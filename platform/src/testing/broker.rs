@@ -56,23 +56,12 @@ pub async fn delete_queues(url: &str, queues: &[String]) {
     }
 }
 
-/// How many messages wait in `queue` (a passive declare).
+/// How many messages wait in `queue` (a passive declare); the queue must exist.
 pub async fn queue_depth(url: &str, queue: &str) -> u32 {
     let conn = crate::amqp::connect(url, "test-probe").await.unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let depth = crate::amqp::queue_depth(&conn, queue).await.unwrap();
     let _ = conn.close(0, "probe done".into()).await;
-    q.message_count()
+    depth.unwrap_or_else(|| panic!("there is no queue {queue}"))
 }
 
 /// Publishes raw bytes to the events exchange (for messages no service would send).
