@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use platform::{
     consumer::{Applied, first_delivery},
-    event::{DecodeError, Event, EventEnvelope},
+    event::{DecodeError, Event, EventEnvelope, LowStock, StockChanged},
     postgres::DbError,
 };
 
@@ -46,27 +46,24 @@ pub async fn apply(pool: &Pool, envelope: &EventEnvelope) -> anyhow::Result<Appl
                 store::add_revenue(&tx, day_of(o.created_at), &o.currency, cents).await?;
             }
         }
-        Some(Event::StockChanged(e)) => {
-            store::upsert_item(
-                &tx,
-                e.item_id.as_str(),
-                &e.name,
-                e.stock,
-                e.threshold,
-                e.version,
-            )
-            .await?;
-        }
-        Some(Event::LowStock(e)) => {
-            store::upsert_item(
-                &tx,
-                e.item_id.as_str(),
-                &e.name,
-                e.stock,
-                e.threshold,
-                e.version,
-            )
-            .await?;
+        Some(
+            Event::StockChanged(StockChanged {
+                item_id,
+                name,
+                stock,
+                threshold,
+                version,
+                ..
+            })
+            | Event::LowStock(LowStock {
+                item_id,
+                name,
+                stock,
+                threshold,
+                version,
+            }),
+        ) => {
+            store::upsert_item(&tx, item_id.as_str(), name, *stock, *threshold, *version).await?;
         }
         Some(Event::ItemRemoved(e)) => {
             store::delete_item(&tx, e.item_id.as_str()).await?;

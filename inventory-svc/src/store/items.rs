@@ -167,24 +167,35 @@ impl StockStore {
         if ids.is_empty() {
             return Ok((Vec::new(), more));
         }
+        let rows = self
+            .fields_of_each(ids, &["name", "stock", "held", "threshold"])
+            .await?;
+        let items = ids
+            .iter()
+            .zip(rows)
+            .filter_map(|(id, fields)| item_from_fields(id, &fields))
+            .collect();
+        Ok((items, more))
+    }
+
+    /// The given fields of each item of `ids` (`None` where a field or the item is missing), in
+    /// one round trip: a pipeline, or concurrent calls per slot on a cluster.
+    async fn fields_of_each(
+        &self,
+        ids: &[String],
+        fields: &[&str],
+    ) -> Result<Vec<Vec<Option<String>>>, StoreError> {
         self.with_timeout(async {
             let mut conn = self.pool.get().await?;
             let reads: Vec<redis::Cmd> = ids
                 .iter()
                 .map(|id| {
                     let mut cmd = redis::cmd("HMGET");
-                    cmd.arg(self.item_key(id))
-                        .arg(&["name", "stock", "held", "threshold"]);
+                    cmd.arg(self.item_key(id)).arg(fields);
                     cmd
                 })
                 .collect();
-            let rows: Vec<Vec<Option<String>>> = conn.query_all(&reads).await?;
-            let items = ids
-                .iter()
-                .zip(rows)
-                .filter_map(|(id, fields)| item_from_fields(id, &fields))
-                .collect();
-            Ok((items, more))
+            Ok(conn.query_all(&reads).await?)
         })
         .await
     }
@@ -222,20 +233,8 @@ impl StockStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<Vec<Option<String>>> = self
-            .with_timeout(async {
-                let mut conn = self.pool.get().await?;
-                let reads: Vec<redis::Cmd> = ids
-                    .iter()
-                    .map(|id| {
-                        let mut cmd = redis::cmd("HMGET");
-                        cmd.arg(self.item_key(id))
-                            .arg(&["stock", "held", "sold", "provisioned"]);
-                        cmd
-                    })
-                    .collect();
-                Ok(conn.query_all(&reads).await?)
-            })
+        let rows = self
+            .fields_of_each(ids, &["stock", "held", "sold", "provisioned"])
             .await?;
         ids.iter()
             .zip(rows)
