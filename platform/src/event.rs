@@ -174,9 +174,11 @@ impl Event {
         }
     }
 
-    /// The event of `kind` whose payload is `data`.
-    pub fn from_parts(kind: EventKind, data: Value) -> serde_json::Result<Self> {
-        use serde_json::from_value as payload;
+    /// The event of `kind` whose payload is `data` (read in place, not copied).
+    pub fn from_parts(kind: EventKind, data: &Value) -> serde_json::Result<Self> {
+        fn payload<'a, T: Deserialize<'a>>(data: &'a Value) -> serde_json::Result<T> {
+            T::deserialize(data)
+        }
         Ok(match kind {
             EventKind::LowStock => Self::LowStock(payload(data)?),
             EventKind::StockChanged => Self::StockChanged(payload(data)?),
@@ -344,18 +346,8 @@ pub enum DecodeError {
 impl EventEnvelope {
     /// A new event (fresh UUIDv7 id) that `source` decided at `occurred_at`.
     pub fn new(event: &Event, source: &str, occurred_at: DateTime<Utc>) -> Self {
-        Self::with_id(Uuid::now_v7(), event, source, occurred_at)
-    }
-
-    /// An event with a given id (e.g. one written ahead, such as inventory's outbox).
-    pub fn with_id(
-        event_id: Uuid,
-        event: &Event,
-        source: &str,
-        occurred_at: DateTime<Utc>,
-    ) -> Self {
         Self {
-            event_id,
+            event_id: Uuid::now_v7(),
             kind: event.kind().as_str().to_owned(),
             occurred_at,
             source: source.to_owned(),
@@ -368,8 +360,7 @@ impl EventEnvelope {
     pub fn decode(&self) -> Result<Event, DecodeError> {
         let kind = EventKind::parse(&self.kind)
             .ok_or_else(|| DecodeError::UnknownKind(self.kind.clone()))?;
-        Event::from_parts(kind, self.data.clone())
-            .map_err(|source| DecodeError::Payload { kind, source })
+        Event::from_parts(kind, &self.data).map_err(|source| DecodeError::Payload { kind, source })
     }
 }
 

@@ -142,14 +142,17 @@ fn envelope_from_entry(entry: &redis::streams::StreamId) -> anyhow::Result<Event
     let raw_kind = field("type")?;
     let kind =
         EventKind::parse(&raw_kind).with_context(|| format!("unknown event type {raw_kind:?}"))?;
+    let data = serde_json::from_str(&field("data")?)?;
     // The scripts write the payload; reading it as its type here keeps them to the contract.
-    let event = Event::from_parts(kind, serde_json::from_str(&field("data")?)?)
+    // What they wrote is published as it is.
+    Event::from_parts(kind, &data)
         .with_context(|| format!("the {kind} payload does not match its schema"))?;
-    Ok(EventEnvelope::with_id(
-        field("event_id")?.parse()?,
-        &event,
-        crate::SERVICE,
-        chrono::DateTime::from_timestamp_millis(occurred_ms)
+    Ok(EventEnvelope {
+        event_id: field("event_id")?.parse()?,
+        kind: kind.as_str().to_owned(),
+        occurred_at: chrono::DateTime::from_timestamp_millis(occurred_ms)
             .context("occurred_at_ms out of range")?,
-    ))
+        source: crate::SERVICE.to_owned(),
+        data,
+    })
 }
