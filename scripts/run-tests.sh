@@ -28,7 +28,11 @@ cleanup() {
 trap cleanup EXIT
 
 phase_started=$SECONDS
-phase_done() { echo "== $1 took $((SECONDS - phase_started)) s =="; phase_started=$SECONDS; }
+# Each phase prints its time, and what the build directory and the disk hold after it.
+phase_done() {
+  echo "== $1 took $((SECONDS - phase_started)) s; target/ holds $(du -sh target 2>/dev/null | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free on this disk =="
+  phase_started=$SECONDS
+}
 
 # A step that prints its own "test result:" lines; a non-zero exit fails the run.
 step() { # title command...

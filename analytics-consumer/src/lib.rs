@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: environment variables (its queue, bindings, retry levels, database).
 //! - [`domain`]: the reports: one day or a range of orders, the low-stock items.
-//! - [`aggregates`]: applying one event, with its id recorded in the same transaction.
+//! - [`aggregates`]: applying a batch of events, added up, with their ids recorded in the same
+//!   transaction.
 //! - [`gauges`]: `analytics_items_below_threshold`, refreshed on a timer.
 //! - [`routes`]: `GET /report/orders`, `GET /report/low-stock`.
 //! - [`store`]: every SQL statement (the aggregates' writes, the reports' reads).
@@ -53,9 +54,9 @@ impl Application {
             config.consumer.clone(),
             migrations(),
             |pool| -> Handler {
-                Arc::new(move |event| {
+                Arc::new(move |events| {
                     let pool = pool.clone();
-                    Box::pin(async move { aggregates::apply(&pool, &event).await })
+                    Box::pin(async move { aggregates::apply(&pool, &events).await })
                 })
             },
             routes::register,

@@ -1,5 +1,5 @@
-//! Every SQL statement of analytics-consumer: the writes that apply an event (inside the
-//! caller's transaction, which also records the event id) and the reads behind the reports and
+//! Every SQL statement of analytics-consumer: the writes that apply a batch of events (inside
+//! the caller's transaction, which also records the events' ids) and the reads behind the reports and
 //! the gauges.
 
 use chrono::NaiveDate;
@@ -7,115 +7,98 @@ use deadpool_postgres::{Pool, Transaction};
 use platform::postgres::DbError;
 use std::collections::BTreeMap;
 
-use crate::domain::{DayReport, LowItem};
+use crate::{
+    aggregates::{Changes, ItemFigures},
+    domain::{DayReport, LowItem},
+};
 
-/// An order counter of a day, one column of `daily_orders`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderCount {
-    /// Orders confirmed.
-    Confirmed,
-    /// Orders rejected.
-    Rejected,
-    /// Orders cancelled.
-    Cancelled,
-}
-
-impl OrderCount {
-    /// Its column; a fixed name, never input, so it may be written into the statement.
-    fn column(self) -> &'static str {
-        match self {
-            Self::Confirmed => "confirmed",
-            Self::Rejected => "rejected",
-            Self::Cancelled => "cancelled",
+/// Writes the added-up effect of a batch: one statement per table, rows in key order.
+pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()> {
+    if !changes.orders.is_empty() {
+        let (mut days, mut confirmed, mut rejected, mut cancelled) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (day, c) in &changes.orders {
+            days.push(*day);
+            confirmed.push(c.confirmed);
+            rejected.push(c.rejected);
+            cancelled.push(c.cancelled);
         }
-    }
-}
-
-fn int(n: u64) -> anyhow::Result<i64> {
-    Ok(i64::try_from(n)?)
-}
-
-/// Adds one to `count` of `day`.
-pub async fn count_order(
-    tx: &Transaction<'_>,
-    day: NaiveDate,
-    count: OrderCount,
-) -> anyhow::Result<()> {
-    let column = count.column();
-    tx.execute(
-        &format!(
-            "INSERT INTO daily_orders (day, {column}) VALUES ($1, 1) \
-             ON CONFLICT (day) DO UPDATE SET {column} = daily_orders.{column} + 1"
-        ),
-        &[&day],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Adds `cents` (negative to take revenue back) to the revenue of `day` in `currency`.
-pub async fn add_revenue(
-    tx: &Transaction<'_>,
-    day: NaiveDate,
-    currency: &str,
-    cents: i64,
-) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT INTO daily_revenue (day, currency, cents) VALUES ($1, $2, $3) \
-         ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + $3",
-        &[&day, &currency, &cents],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Keeps the newest stock figures of an item (an older event never overwrites a newer one).
-pub async fn upsert_item(
-    tx: &Transaction<'_>,
-    item_id: &str,
-    name: &str,
-    stock: u64,
-    threshold: u64,
-    version: u64,
-) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT INTO items (item_id, name, stock, threshold, version) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (item_id) DO UPDATE SET name = $2, stock = $3, threshold = $4, version = $5 \
-         WHERE items.version < $5",
-        &[
-            &item_id,
-            &name,
-            &int(stock)?,
-            &int(threshold)?,
-            &int(version)?,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Forgets an item.
-pub async fn delete_item(tx: &Transaction<'_>, item_id: &str) -> anyhow::Result<()> {
-    tx.execute("DELETE FROM items WHERE item_id = $1", &[&item_id])
+        tx.execute(
+            "INSERT INTO daily_orders (day, confirmed, rejected, cancelled) \
+             SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+             ON CONFLICT (day) DO UPDATE SET confirmed = daily_orders.confirmed + EXCLUDED.confirmed, \
+             rejected = daily_orders.rejected + EXCLUDED.rejected, \
+             cancelled = daily_orders.cancelled + EXCLUDED.cancelled",
+            &[&days, &confirmed, &rejected, &cancelled],
+        )
         .await?;
-    Ok(())
-}
-
-/// Keeps the newest price of an item (an older event never overwrites a newer one).
-pub async fn upsert_price(
-    tx: &Transaction<'_>,
-    item_id: &str,
-    price_cents: u64,
-    currency: &str,
-    version: u64,
-) -> anyhow::Result<()> {
-    tx.execute(
-        "INSERT INTO prices (item_id, price_cents, currency, version) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (item_id) DO UPDATE SET price_cents = $2, currency = $3, version = $4 \
-         WHERE prices.version < $4",
-        &[&item_id, &int(price_cents)?, &currency, &int(version)?],
-    )
-    .await?;
+    }
+    if !changes.revenue.is_empty() {
+        let (mut days, mut currencies, mut cents) = (Vec::new(), Vec::new(), Vec::new());
+        for ((day, currency), c) in &changes.revenue {
+            days.push(*day);
+            currencies.push(currency.as_str());
+            cents.push(*c);
+        }
+        tx.execute(
+            "INSERT INTO daily_revenue (day, currency, cents) \
+             SELECT * FROM unnest($1::date[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + EXCLUDED.cents",
+            &[&days, &currencies, &cents],
+        )
+        .await?;
+    }
+    let removed: Vec<&str> = changes
+        .items
+        .iter()
+        .filter(|(_, c)| c.removed)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !removed.is_empty() {
+        tx.execute("DELETE FROM items WHERE item_id = ANY($1)", &[&removed])
+            .await?;
+    }
+    let set: Vec<(&String, &ItemFigures)> = changes
+        .items
+        .iter()
+        .filter_map(|(id, c)| c.figures.as_ref().map(|f| (id, f)))
+        .collect();
+    if !set.is_empty() {
+        let ids: Vec<&str> = set.iter().map(|(id, _)| id.as_str()).collect();
+        let names: Vec<&str> = set.iter().map(|(_, f)| f.name.as_str()).collect();
+        let stocks: Vec<i64> = set.iter().map(|(_, f)| f.stock).collect();
+        let thresholds: Vec<i64> = set.iter().map(|(_, f)| f.threshold).collect();
+        let versions: Vec<i64> = set.iter().map(|(_, f)| f.version).collect();
+        // An older event never overwrites a newer one.
+        tx.execute(
+            "INSERT INTO items (item_id, name, stock, threshold, version) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+             ON CONFLICT (item_id) DO UPDATE SET name = EXCLUDED.name, stock = EXCLUDED.stock, \
+             threshold = EXCLUDED.threshold, version = EXCLUDED.version \
+             WHERE items.version < EXCLUDED.version",
+            &[&ids, &names, &stocks, &thresholds, &versions],
+        )
+        .await?;
+    }
+    if !changes.prices.is_empty() {
+        let ids: Vec<&str> = changes.prices.keys().map(String::as_str).collect();
+        let cents: Vec<i64> = changes.prices.values().map(|p| p.price_cents).collect();
+        let currencies: Vec<&str> = changes
+            .prices
+            .values()
+            .map(|p| p.currency.as_str())
+            .collect();
+        let versions: Vec<i64> = changes.prices.values().map(|p| p.version).collect();
+        tx.execute(
+            "INSERT INTO prices (item_id, price_cents, currency, version) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (item_id) DO UPDATE SET price_cents = EXCLUDED.price_cents, \
+             currency = EXCLUDED.currency, version = EXCLUDED.version \
+             WHERE prices.version < EXCLUDED.version",
+            &[&ids, &cents, &currencies, &versions],
+        )
+        .await?;
+    }
     Ok(())
 }
 

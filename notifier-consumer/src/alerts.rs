@@ -1,10 +1,10 @@
-//! Turning an event into alerts, exactly once: the alerts and the event id are recorded in one
-//! transaction, and the mail is handed to the transport before it commits. If the commit then
+//! Turning a batch of events into alerts, each exactly once: the alerts and the events' ids are
+//! recorded in one transaction, and the mail is handed to the transport before it commits. If the commit then
 //! fails the event is retried and the mail may go out twice (at least once); no alert is lost.
 
 use deadpool_postgres::Pool;
 use platform::{
-    consumer::{Applied, first_delivery},
+    consumer::{Applied, first_deliveries},
     event::{DecodeError, Event, EventEnvelope},
     postgres::DbError,
 };
@@ -76,54 +76,64 @@ pub fn compose(event: &Event) -> Option<Alert> {
     })
 }
 
-/// Applies `envelope`: records and sends its alert to every recipient, once. Events of types
-/// SIOMS does not publish alert nobody; a payload that breaks its schema is an error (retried,
-/// then parked as a dead letter).
+/// Applies a batch of events in one transaction: records each one's alert for every
+/// recipient and sends it, once; then commits. Events of types SIOMS does not publish alert
+/// nobody; a payload that breaks its schema fails the batch (the consumer then applies its
+/// events one by one, so only that one fails, and is retried, then parked as a dead letter).
 pub async fn apply(
     pool: &Pool,
     transport: &dyn MailTransport,
     recipients: &[String],
-    envelope: &EventEnvelope,
-) -> anyhow::Result<Applied> {
-    let alert = match envelope.decode() {
-        Ok(event) => compose(&event),
-        Err(DecodeError::UnknownKind(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let Some(Alert {
-        kind,
-        subject,
-        body,
-    }) = alert
-    else {
-        return Ok(Applied::Done);
-    };
+    envelopes: &[EventEnvelope],
+) -> anyhow::Result<Vec<Applied>> {
+    let mut alerts = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        alerts.push(match envelope.decode() {
+            Ok(event) => compose(&event),
+            Err(DecodeError::UnknownKind(_)) => None,
+            Err(e) => return Err(e.into()),
+        });
+    }
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    if !first_delivery(&tx, envelope.event_id).await? {
-        return Ok(Applied::Duplicate);
+    let ids: Vec<_> = envelopes.iter().map(|e| e.event_id).collect();
+    let first = first_deliveries(&tx, &ids).await?;
+    let mut records = Vec::new();
+    for ((envelope, alert), first) in envelopes.iter().zip(&alerts).zip(&first) {
+        if let (true, Some(alert)) = (first, alert) {
+            for to in recipients {
+                records.push(store::AlertRecord {
+                    kind: alert.kind,
+                    recipient: to,
+                    subject: &alert.subject,
+                    body: &alert.body,
+                    event_id: envelope.event_id,
+                    event_type: &envelope.kind,
+                });
+            }
+        }
     }
-    for to in recipients {
-        store::record_alert(
-            &tx,
-            kind,
-            to,
-            &subject,
-            &body,
-            envelope.event_id,
-            &envelope.kind,
-        )
-        .await?;
+    store::record_alerts(&tx, &records).await?;
+    for record in &records {
         transport
             .send(&Mail {
-                to: to.clone(),
-                subject: subject.clone(),
-                body: body.clone(),
-                kind: kind.to_owned(),
+                to: record.recipient.to_owned(),
+                subject: record.subject.to_owned(),
+                body: record.body.to_owned(),
+                kind: record.kind.to_owned(),
             })
             .await?;
-        metrics::counter!("notifier_alerts_total", "kind" => kind).increment(1);
+        metrics::counter!("notifier_alerts_total", "kind" => record.kind).increment(1);
     }
     tx.commit().await?;
-    Ok(Applied::Done)
+    Ok(first
+        .into_iter()
+        .map(|first| {
+            if first {
+                Applied::Done
+            } else {
+                Applied::Duplicate
+            }
+        })
+        .collect())
 }

@@ -6,7 +6,7 @@
 //!
 //! - [`config`]: environment variables (its queue, bindings, retry levels, recipients).
 //! - [`domain`]: a recorded alert.
-//! - [`alerts`]: turning one event into recorded, sent alerts.
+//! - [`alerts`]: turning a batch of events into recorded, sent alerts.
 //! - [`mail`]: the [`mail::MailTransport`] seam and the logging transport.
 //! - [`routes`]: `GET /notifications`.
 //! - [`store`]: every SQL statement (recording alerts, listing them).
@@ -66,11 +66,11 @@ impl Application {
             config.consumer.clone(),
             migrations(),
             |pool| -> Handler {
-                Arc::new(move |event| {
+                Arc::new(move |events| {
                     let (pool, transport, recipients) =
                         (pool.clone(), transport.clone(), recipients.clone());
                     Box::pin(async move {
-                        alerts::apply(&pool, transport.as_ref(), &recipients, &event).await
+                        alerts::apply(&pool, transport.as_ref(), &recipients, &events).await
                     })
                 })
             },

@@ -1,5 +1,5 @@
-//! Every SQL statement of notifier-consumer: recording an alert (inside the caller's
-//! transaction, which also records the event id) and reading the alerts back.
+//! Every SQL statement of notifier-consumer: recording a batch's alerts (inside the caller's
+//! transaction, which also records the events' ids) and reading the alerts back.
 
 use deadpool_postgres::{Pool, Transaction};
 use platform::postgres::DbError;
@@ -7,19 +7,46 @@ use uuid::Uuid;
 
 use crate::domain::Notification;
 
-/// Records one alert sent to `recipient`, for the event `event_id` of type `event_type`.
-pub async fn record_alert(
-    tx: &Transaction<'_>,
-    kind: &str,
-    recipient: &str,
-    subject: &str,
-    body: &str,
-    event_id: Uuid,
-    event_type: &str,
-) -> anyhow::Result<()> {
+/// One alert sent to one recipient, for one event.
+#[derive(Debug, Clone)]
+pub struct AlertRecord<'a> {
+    /// Its kind.
+    pub kind: &'static str,
+    /// Who it went to.
+    pub recipient: &'a str,
+    /// The mail's subject.
+    pub subject: &'a str,
+    /// The mail's body.
+    pub body: &'a str,
+    /// The event it came from.
+    pub event_id: Uuid,
+    /// That event's type.
+    pub event_type: &'a str,
+}
+
+/// Records alerts, in the order given (their ids follow it), with one statement.
+pub async fn record_alerts(tx: &Transaction<'_>, alerts: &[AlertRecord<'_>]) -> anyhow::Result<()> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = alerts.iter().map(|a| a.kind).collect();
+    let recipients: Vec<&str> = alerts.iter().map(|a| a.recipient).collect();
+    let subjects: Vec<&str> = alerts.iter().map(|a| a.subject).collect();
+    let bodies: Vec<&str> = alerts.iter().map(|a| a.body).collect();
+    let event_ids: Vec<Uuid> = alerts.iter().map(|a| a.event_id).collect();
+    let event_types: Vec<&str> = alerts.iter().map(|a| a.event_type).collect();
     tx.execute(
-        "INSERT INTO notifications (kind, recipient, subject, body, event_id, event_type) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&kind, &recipient, &subject, &body, &event_id, &event_type],
+        "INSERT INTO notifications (kind, recipient, subject, body, event_id, event_type) \
+         SELECT kind, recipient, subject, body, event_id, event_type FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[]) \
+         WITH ORDINALITY AS a(kind, recipient, subject, body, event_id, event_type, n) ORDER BY n",
+        &[
+            &kinds,
+            &recipients,
+            &subjects,
+            &bodies,
+            &event_ids,
+            &event_types,
+        ],
     )
     .await?;
     Ok(())

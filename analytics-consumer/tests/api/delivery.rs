@@ -230,3 +230,115 @@ async fn the_consumer_reconnects_and_is_not_ready_while_the_broker_is_away() {
     consumer.stop().await;
     clean_up(&[&place]);
 }
+
+/// A sum from the consumer's `/metrics` (one registry per test process, shared by the tests):
+/// of the lines of `name` whose labels contain each of `with`.
+async fn metric(consumer: &crate::helpers::TestConsumer, name: &str, with: &[&str]) -> f64 {
+    let text = consumer
+        .client
+        .get(format!("{}/metrics", consumer.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| with.iter().all(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_backlog_is_applied_in_batches_each_event_once_despite_duplicates_and_a_poison_event() {
+    const ORDERS: usize = 1200;
+    const VERSIONS: i64 = 60;
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    // The queue exists (the consumer declared it) and holds a backlog before a consumer reads it,
+    // so the deliveries arrive many at a time.
+    spawn_consumer(&place, None).await.stop().await;
+
+    let mut backlog = Vec::new();
+    let mut revenue = 0;
+    for i in 0..ORDERS {
+        let total = (i % 13 + 1) as i64;
+        revenue += total;
+        let e = order_event("order_created", day(20), day(20), total, "EUR");
+        if i % 5 == 0 {
+            // The same event twice in a row (one batch) and once more at the end (another).
+            backlog.push(e.clone());
+            backlog.push(e.clone());
+            backlog.push(e.clone());
+        }
+        backlog.push(e);
+        if i == ORDERS / 2 {
+            let mut broken = order_event("order_created", day(20), day(20), 999, "EUR");
+            broken.data = serde_json::json!({"order_id": "x"});
+            backlog.push(broken);
+        }
+    }
+    // One item's stock figures, newest last but delivered out of order.
+    let mut versions: Vec<i64> = (1..=VERSIONS).collect();
+    versions.reverse();
+    versions.swap(0, 7);
+    for v in versions {
+        backlog.push(crate::helpers::stock_event("batched", 1000 - v, 100_000, v));
+    }
+    let deliveries = backlog.len();
+    publish(&amqp, &backlog).await;
+
+    let consumer = spawn_consumer(&place, None).await;
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            confirmed(&consumer, "2026-11-20").await == ORDERS as i64
+        })
+        .await,
+        "not every order counted: {}",
+        confirmed(&consumer, "2026-11-20").await
+    );
+    let dead = format!("{}.dead", place.queue);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            testing::queue_depth(&amqp.url, &dead).await == 1
+        })
+        .await,
+        "the poison event is parked after its retries, alone"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, report) = consumer.get("/report/orders?date=2026-11-20").await;
+    assert_eq!(report["confirmed"], ORDERS as i64, "each once: {report}");
+    assert_eq!(report["revenue"]["EUR"], revenue, "{report}");
+    let (_, low) = consumer.get("/report/low-stock").await;
+    let item = low["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item_id"] == "batched")
+        .cloned()
+        .unwrap_or_else(|| panic!("the item is reported: {low}"));
+    assert_eq!(
+        item["stock"],
+        1000 - VERSIONS,
+        "the newest figures win: {item}"
+    );
+
+    // The mechanism: far fewer handler calls than deliveries, and every duplicate seen as one.
+    let queue = format!("queue=\"{}\"", place.queue);
+    let calls = metric(&consumer, "consumer_batch_size_count", &[&queue]).await;
+    let duplicates = 3 * ORDERS.div_ceil(5);
+    assert!(
+        calls > 0.0 && calls < (deliveries / 4) as f64,
+        "{calls} handler calls for {deliveries} deliveries: not batched"
+    );
+    let seen = metric(
+        &consumer,
+        "consumer_events_total",
+        &[&queue, "outcome=\"duplicate\""],
+    )
+    .await;
+    assert_eq!(seen, duplicates as f64, "every duplicate recognised as one");
+    consumer.stop().await;
+    clean_up(&[&place]);
+}

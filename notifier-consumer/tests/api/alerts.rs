@@ -255,3 +255,82 @@ async fn an_event_that_can_never_alert_is_parked_and_the_next_goes_out() {
         );
     }
 }
+
+/// A transport whose sends wait until the gate opens, then record what they send.
+#[derive(Default)]
+struct GatedTransport {
+    open: tokio::sync::Notify,
+    sent: std::sync::Mutex<Vec<Mail>>,
+}
+
+impl MailTransport for GatedTransport {
+    fn send<'a>(&'a self, mail: &'a Mail) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.open.notified().await;
+            self.open.notify_one();
+            self.sent.lock().unwrap().push(mail.clone());
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_is_applied_in_batches_each_alert_once_despite_duplicates() {
+    const ORDERS: usize = 400;
+    let mail = Arc::new(GatedTransport::default());
+    let n = spawn(mail.clone()).await;
+    // The first delivery's mail waits at the gate while the rest pile up in the consumer's hands.
+    let order = |i: usize| {
+        event(
+            "order_created",
+            json!({"order_id": Uuid::now_v7(), "item_id": "widget", "quantity": 1, "status": "confirmed",
+                "unit_price_cents": i, "total_cents": i, "currency": "EUR", "created_at": Utc::now()}),
+        )
+    };
+    n.publish(&[order(0)]).await;
+    let mut backlog = Vec::new();
+    for i in 1..ORDERS {
+        let e = order(i);
+        if i % 3 == 0 {
+            backlog.push(e.clone()); // twice in a row: one batch
+        }
+        backlog.push(e);
+    }
+    let deliveries = backlog.len() + 1;
+    n.publish(&backlog).await;
+    n.publish(&backlog[..50]).await; // and again later: another batch
+    mail.open.notify_one();
+
+    let sent = || mail.sent.lock().unwrap().len();
+    assert!(
+        eventually(Duration::from_secs(30), || async { sent() == 2 * ORDERS }).await,
+        "{} mails of {}",
+        sent(),
+        2 * ORDERS
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = mail.sent.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<(String, String)> = mails
+        .iter()
+        .map(|m| (m.to.clone(), m.subject.clone()))
+        .collect();
+    assert_eq!(mails.len(), 2 * ORDERS, "one mail per order and recipient");
+    assert_eq!(distinct.len(), mails.len(), "no mail twice");
+
+    let metrics = reqwest::get(format!("{}/metrics", n.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let queue = format!("queue=\"{}\"", n.queue);
+    let calls: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("consumer_batch_size_count") && l.contains(&queue))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        calls > 0.0 && calls < (deliveries / 4) as f64,
+        "{calls} handler calls for {deliveries} deliveries: not batched"
+    );
+}

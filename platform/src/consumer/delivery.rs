@@ -39,61 +39,127 @@ impl Applied {
     }
 }
 
-/// A handler: applies one event; `Ok` means its effect is committed (or was already).
-pub type Handler =
-    Arc<dyn Fn(EventEnvelope) -> BoxFuture<'static, anyhow::Result<Applied>> + Send + Sync>;
+/// A handler: applies a batch of events (one or more, in delivery order) in one transaction,
+/// each exactly once, and says what it did with each, in the same order. `Ok` means the whole
+/// batch's effect is committed; `Err` means none of it is.
+pub type Handler = Arc<
+    dyn Fn(Vec<EventEnvelope>) -> BoxFuture<'static, anyhow::Result<Vec<Applied>>> + Send + Sync,
+>;
 
-/// Applies one delivery with `handler` and settles it: acked after `Ok`, forwarded to the next
-/// retry level (or parked) after a failure, requeued when even forwarding failed.
-pub(super) async fn handle(
+/// Applies a batch of deliveries with `handler` in one call (one transaction) and settles each:
+/// all acked once the batch committed. A delivery that is not an event envelope fails alone. When
+/// the batch fails as a whole, its deliveries are applied again one by one, so that one poison
+/// event (or a deadlock with a concurrent batch) costs only itself: each that fails then goes to
+/// the next retry level (or is parked), and is requeued when even forwarding failed.
+pub(super) async fn handle_batch(
     s: &ConsumerSettings,
     handler: &Handler,
-    delivery: Delivery,
+    deliveries: Vec<Delivery>,
     republish: &Channel,
 ) {
-    let attempt = attempt_of(&delivery);
-    let started = std::time::Instant::now();
-    let outcome = match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
-        Ok(event) => handler(event).await,
-        Err(e) => Err(anyhow::anyhow!(
-            "the message is not a valid event envelope: {e}"
-        )),
-    };
-    metrics::histogram!("consumer_handle_duration_seconds", "queue" => s.queue.clone())
-        .record(started.elapsed().as_secs_f64());
-    match outcome {
+    let mut batch = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
+            Ok(event) => batch.push((delivery, event)),
+            Err(e) => {
+                let error = anyhow::anyhow!("the message is not a valid event envelope: {e}");
+                settle_failure(s, delivery, &error, republish).await;
+            }
+        }
+    }
+    if batch.is_empty() {
+        return;
+    }
+    metrics::histogram!("consumer_batch_size", "queue" => s.queue.clone())
+        .record(batch.len() as f64);
+    let (deliveries, events): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    match apply(s, handler, events.clone()).await {
         Ok(applied) => {
-            metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => applied.label()).increment(1);
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-                // After a reconnect the broker redelivers; the handler's dedupe absorbs it.
-                tracing::warn!(queue = %s.queue, error = %e, "ack failed; the event will be redelivered and deduplicated");
+            for (delivery, applied) in deliveries.iter().zip(applied) {
+                settle_success(s, delivery, applied).await;
+            }
+        }
+        Err(error) if deliveries.len() == 1 => {
+            for delivery in deliveries {
+                settle_failure(s, delivery, &error, republish).await;
             }
         }
         Err(error) => {
-            let next = attempt + 1;
-            let (target, outcome) = if next as usize <= s.retry_delays.len() {
-                (s.retry_queue(next as usize), "retried")
-            } else {
-                (s.dead_queue(), "dead_lettered")
-            };
-            tracing::warn!(queue = %s.queue, attempt = next, %target, error = format!("{error:#}"), "event failed");
-            metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => outcome).increment(1);
-            match forward(republish, &delivery, &target, next, &format!("{error:#}")).await {
-                Ok(()) => {
-                    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-                        tracing::warn!(queue = %s.queue, error = %e, "ack after forwarding failed");
+            tracing::info!(queue = %s.queue, size = deliveries.len(), error = format!("{error:#}"),
+                "a batch failed; applying its events one by one");
+            for (delivery, event) in deliveries.into_iter().zip(events) {
+                match apply(s, handler, vec![event]).await {
+                    Ok(applied) => {
+                        let applied = applied.first().copied().unwrap_or(Applied::Done);
+                        settle_success(s, &delivery, applied).await;
                     }
-                }
-                Err(e) => {
-                    tracing::warn!(queue = %s.queue, error = format!("{e:#}"), "cannot forward a failed event; it goes back to the queue");
-                    let _ = delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await;
+                    Err(error) => settle_failure(s, delivery, &error, republish).await,
                 }
             }
+        }
+    }
+}
+
+/// Calls the handler once, timed, and checks that it answered for every event.
+async fn apply(
+    s: &ConsumerSettings,
+    handler: &Handler,
+    events: Vec<EventEnvelope>,
+) -> anyhow::Result<Vec<Applied>> {
+    let started = std::time::Instant::now();
+    let n = events.len();
+    let outcome = handler(events).await;
+    metrics::histogram!("consumer_handle_duration_seconds", "queue" => s.queue.clone())
+        .record(started.elapsed().as_secs_f64());
+    let applied = outcome?;
+    anyhow::ensure!(
+        applied.len() == n,
+        "the handler answered for {} of {n} events",
+        applied.len()
+    );
+    Ok(applied)
+}
+
+/// Acks a delivery whose effect is committed.
+async fn settle_success(s: &ConsumerSettings, delivery: &Delivery, applied: Applied) {
+    metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => applied.label()).increment(1);
+    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+        // After a reconnect the broker redelivers; the handler's dedupe absorbs it.
+        tracing::warn!(queue = %s.queue, error = %e, "ack failed; the event will be redelivered and deduplicated");
+    }
+}
+
+/// Forwards a failed delivery to the next retry level (or parks it), and acks the original
+/// once the broker confirmed the copy; requeues it when even forwarding failed.
+async fn settle_failure(
+    s: &ConsumerSettings,
+    delivery: Delivery,
+    error: &anyhow::Error,
+    republish: &Channel,
+) {
+    let next = attempt_of(&delivery) + 1;
+    let (target, outcome) = if next as usize <= s.retry_delays.len() {
+        (s.retry_queue(next as usize), "retried")
+    } else {
+        (s.dead_queue(), "dead_lettered")
+    };
+    tracing::warn!(queue = %s.queue, attempt = next, %target, error = format!("{error:#}"), "event failed");
+    metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => outcome)
+        .increment(1);
+    match forward(republish, &delivery, &target, next, &format!("{error:#}")).await {
+        Ok(()) => {
+            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                tracing::warn!(queue = %s.queue, error = %e, "ack after forwarding failed");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(queue = %s.queue, error = format!("{e:#}"), "cannot forward a failed event; it goes back to the queue");
+            let _ = delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await;
         }
     }
 }
@@ -146,19 +212,29 @@ async fn forward(
     }
 }
 
-/// Records `event_id` as processed inside the handler's transaction; `false` when it already
-/// was (a redelivery or a duplicate), in which case the handler does nothing else. Every
-/// consumer's migrations create `processed_events (event_id UUID PRIMARY KEY, processed_at
-/// TIMESTAMPTZ NOT NULL DEFAULT now())`.
-pub async fn first_delivery(
+/// Records the ids of a batch as processed inside the handler's transaction and says, for
+/// each, whether this is its first delivery: `false` when it was processed before (a
+/// redelivery or a duplicate) or appears earlier in the same batch, in which case the handler
+/// does nothing else for it. One statement for the whole batch, its ids inserted in sorted
+/// order so that concurrent batches never wait on each other in a cycle. Every consumer's
+/// migrations create `processed_events (event_id UUID PRIMARY KEY, processed_at TIMESTAMPTZ NOT
+/// NULL DEFAULT now())`.
+pub async fn first_deliveries(
     tx: &tokio_postgres::Transaction<'_>,
-    event_id: uuid::Uuid,
-) -> Result<bool, DbError> {
-    let inserted = tx
-        .execute(
-            "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&event_id],
+    event_ids: &[uuid::Uuid],
+) -> Result<Vec<bool>, DbError> {
+    let mut sorted = event_ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let rows = tx
+        .query(
+            "INSERT INTO processed_events (event_id) SELECT id FROM unnest($1::uuid[]) AS id \
+             ORDER BY id ON CONFLICT DO NOTHING RETURNING event_id",
+            &[&sorted],
         )
         .await?;
-    Ok(inserted == 1)
+    let mut new: std::collections::HashSet<uuid::Uuid> =
+        rows.iter().map(|r| r.get::<_, uuid::Uuid>(0)).collect();
+    // The first occurrence of a new id is its first delivery; any later one in the batch is not.
+    Ok(event_ids.iter().map(|id| new.remove(id)).collect())
 }

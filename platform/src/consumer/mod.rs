@@ -15,10 +15,14 @@
 //!
 //! # Delivery
 //!
-//! - Bounded prefetch (`basic.qos`), up to `concurrency` handlers at once.
+//! - Bounded prefetch (`basic.qos`), up to `concurrency` handler calls at once, each taking the
+//!   deliveries already in hand, up to `batch` of them, and applying them in one transaction: a
+//!   trickle is applied one event at a time, a backlog a batch at a time (one commit for many).
 //! - Manual ack only after the handler returned `Ok`, i.e. after its effect committed. The handler
-//!   records the `event_id` in the same transaction ([`first_delivery`]), so a redelivered or
-//!   duplicated event takes effect once.
+//!   records the `event_id`s in the same transaction ([`first_deliveries`]), so a redelivered or
+//!   duplicated event takes effect once, whether it comes in another batch or the same one.
+//! - When a batch fails as a whole, its events are applied again one by one, so a poison event
+//!   (or a deadlock with a concurrent batch) costs only itself.
 //! - A failure (the body does not decode, or the handler fails) republishes the message to the
 //!   next retry level, with an `x-attempt` header, and acks the original only once the broker
 //!   confirmed the copy; after the last level it goes to `Q.dead` with `x-last-error`. A poison
@@ -36,7 +40,8 @@
 //! - `settings`: what a consumer reads from the environment ([`ConsumerSettings`]).
 //! - `topology`: the queues above, declared idempotently ([`declare_topology`]), and their
 //!   depth gauges.
-//! - `delivery`: handling one delivery: the [`Handler`], the ack, the retry or the parking.
+//! - `delivery`: handling a batch of deliveries: the [`Handler`], the acks, the retry or the
+//!   parking of each that failed.
 //! - `service`: the consumer loop that reconnects ([`EventConsumer`]) and the consumer
 //!   process around it ([`ConsumerService`]).
 
@@ -45,7 +50,7 @@ mod service;
 mod settings;
 mod topology;
 
-pub use delivery::{ATTEMPT_HEADER, Applied, Handler, LAST_ERROR_HEADER, first_delivery};
+pub use delivery::{ATTEMPT_HEADER, Applied, Handler, LAST_ERROR_HEADER, first_deliveries};
 pub use service::{ConsumerService, EventConsumer};
 pub use settings::{ConsumerSettings, QueueType};
 pub use topology::{declare_topology, topology_queues};

@@ -123,8 +123,11 @@ impl EventConsumer {
                 std::future::ready(d.is_ok())
             })
             .filter_map(|d| std::future::ready(d.ok()))
-            .for_each_concurrent(s.concurrency.max(1), |delivery| {
-                delivery::handle(s, &self.handler, delivery, &republish)
+            // The deliveries already in hand, up to a batch: one under a trickle, a full batch
+            // (one transaction for all) under a backlog.
+            .ready_chunks(s.batch.max(1))
+            .for_each_concurrent(s.concurrency.max(1), |deliveries| {
+                delivery::handle_batch(s, &self.handler, deliveries, &republish)
             });
         let measuring = async {
             loop {

@@ -36,8 +36,10 @@ pub struct ConsumerSettings {
     pub bindings: Vec<String>,
     /// `basic.qos` prefetch: deliveries in hand at once, per consumer.
     pub prefetch: u16,
-    /// Handlers running at once (at most `prefetch`).
+    /// Handler calls running at once (at most `prefetch`).
     pub concurrency: usize,
+    /// The most deliveries one handler call applies in one transaction (at most `prefetch`).
+    pub batch: usize,
     /// The delay of each retry level; a message that failed this many times is parked.
     pub retry_delays: Vec<Duration>,
     /// Classic or quorum work queue.
@@ -45,8 +47,8 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
-    /// Reads `CONSUMER_QUEUE` (default `default_queue`), `CONSUMER_PREFETCH` (32),
-    /// `CONSUMER_CONCURRENCY` (8), `RETRY_DELAYS` (`1s,5s,30s`: one retry level each) and
+    /// Reads `CONSUMER_QUEUE` (default `default_queue`), `CONSUMER_PREFETCH` (256),
+    /// `CONSUMER_CONCURRENCY` (4), `CONSUMER_BATCH` (64), `RETRY_DELAYS` (`1s,5s,30s`: one retry level each) and
     /// `QUEUE_TYPE` (`classic` or `quorum`, default `classic`), plus the AMQP section.
     pub fn from_env(
         env: &crate::config::Env<'_>,
@@ -54,17 +56,22 @@ impl ConsumerSettings {
         bindings: &[&str],
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::ConfigError;
-        let prefetch: u16 = env.or("CONSUMER_PREFETCH", 32)?;
+        let prefetch: u16 = env.or("CONSUMER_PREFETCH", 256)?;
         if prefetch == 0 {
             return Err(ConfigError::new("CONSUMER_PREFETCH", "must be at least 1"));
         }
-        let concurrency: usize = env.or("CONSUMER_CONCURRENCY", 8)?;
-        if concurrency == 0 || concurrency > usize::from(prefetch) {
-            return Err(ConfigError::new(
-                "CONSUMER_CONCURRENCY",
-                "must be from 1 to CONSUMER_PREFETCH",
-            ));
-        }
+        let up_to_prefetch = |name: &'static str, default: usize| {
+            let n: usize = env.or(name, default)?;
+            if n == 0 || n > usize::from(prefetch) {
+                return Err(ConfigError::new(
+                    name,
+                    "must be from 1 to CONSUMER_PREFETCH",
+                ));
+            }
+            Ok(n)
+        };
+        let concurrency = up_to_prefetch("CONSUMER_CONCURRENCY", 4)?;
+        let batch = up_to_prefetch("CONSUMER_BATCH", 64)?;
         let delays: String = env.or("RETRY_DELAYS", "1s,5s,30s".to_owned())?;
         let retry_delays = delays
             .split(',')
@@ -79,6 +86,7 @@ impl ConsumerSettings {
             bindings: bindings.iter().map(|b| (*b).to_owned()).collect(),
             prefetch,
             concurrency,
+            batch,
             retry_delays,
             queue_type: env.or("QUEUE_TYPE", QueueType::Classic)?,
         })
