@@ -63,8 +63,8 @@ chaos: ## The fault suite: kills, drops and restarts under a load of careful cli
 load: ## Locust against the running gateway (USERS=50 TIME=1m; GATEWAY=url), HTML report in .stack/loadtest/
 	@scripts/load.sh $(or $(USERS),50) $(or $(TIME),1m) $(GATEWAY)
 
-bench: ## Orders/s and latency of POST /orders through the gateway of a running stack (make up first)
-	@scripts/bench-gateway.sh
+bench: ## The machine's own limit for one order (redis-benchmark, pgbench, confirmed publish, nginx hop) and POST /orders against it; make up first
+	@scripts/bench.sh
 
 bench-inventory: ## Reservations/s through the API next to redis-benchmark on the same script
 	@command -v wrk >/dev/null || apt-get install -y wrk

@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/bench.sh (`make bench`) and the measurements under scripts/bench/,
+# each of which sources this file from the repository root. Nothing here measures anything.
+#
+# Every measurement script works the same way, so scripts/bench.sh can run them one after the
+# other and any of them can run alone (`scripts/bench/redis.sh` on a running stack):
+#   - stdout: one line, the rate it measured, a plain number per second (the whole-system run,
+#     scripts/bench/system.sh, prints one line per concurrency instead);
+#   - stderr: what it does and its tool's own summary;
+#   - it creates its own keys, database, queue or server, and removes them on the way out.
+# Knobs they share: BENCH_SECONDS (default 10) per measurement, STACK (default dev) for where
+# the running stack is (`scripts/stack.sh env`).
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Installs Debian packages (as root, once `apt-get update` has run in this process).
+bench_apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Need $* but not running as root: run 'sudo apt-get install -y $*' first."
+    exit 1
+  fi
+  [ -n "${BENCH_APT_UPDATED:-}" ] || { apt-get update -qq; BENCH_APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need() { # command package: installs package when command is missing
+  command -v "$1" >/dev/null || bench_apt_install "$2"
+}
+
+# pgbench: Debian's /usr/bin/pgbench (postgresql-client-common) is only a wrapper that runs the
+# real one of an installed Postgres version. Which package ships the real one depends on the
+# release: postgresql-client-NN in newer ones, the server package postgresql-NN before. Takes
+# the version of the psql that is there, so client and server package match it.
+need_pgbench() {
+  pgbench --version >/dev/null 2>&1 && return 0
+  need psql postgresql-client
+  local major
+  major=$(psql --version | sed -E 's/^[^0-9]*([0-9]+).*/\1/')
+  bench_apt_install "postgresql-client-$major" || true
+  pgbench --version >/dev/null 2>&1 || bench_apt_install "postgresql-$major"
+  pgbench --version >/dev/null 2>&1 || { say "no pgbench after installing postgresql-$major"; exit 1; }
+}
+
+# The running stack's addresses (GATEWAY_URL, REDIS_URL, ORDER_DATABASE_URL, AMQP_URL, …),
+# unless the caller already has them.
+bench_stack_env() {
+  [ -n "${STACK_STATE:-}" ] && return 0
+  local addresses
+  addresses=$(scripts/stack.sh env)
+  set -a
+  eval "$addresses"
+  set +a
+}
+
+# Runs SQL as a Postgres superuser, as scripts/stack.sh does: through the local socket as the
+# postgres OS user (a fresh Debian install), else over TCP as postgres (trust auth).
+pg_admin() {
+  if command -v runuser >/dev/null && runuser -u postgres -- psql -qAtX -c "SELECT 1" >/dev/null 2>&1; then
+    runuser -u postgres -- psql -qAtX -v ON_ERROR_STOP=1 "$@"
+  else
+    psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"
+  fi
+}
+
+# Whether something listens on a local TCP port.
+port_taken() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# A wrk script that POSTs one order for one unit of `item` (a file the caller removes).
+wrk_order_script() { # item file
+  cat >"$2" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"item_id":"$1","quantity":1}'
+LUA
+}
+
+# From wrk's report (stdin): "rate p50 p90 p99 non2xx errors", latencies in milliseconds;
+# errors are the socket errors (connect, read, write, timeout) wrk counted.
+wrk_figures() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /m$/) return v * 60000
+      if (v ~ /s$/) return v * 1000
+      return v
+    }
+    /Requests\/sec/ { rate = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "90%" { p90 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    /Socket errors/ { split($0, e, /[ ,]+/); for (i in e) if (e[i] ~ /^[0-9]+$/) errors += e[i] }
+    END { printf "%s %.2f %.2f %.2f %d %d\n", rate, p50, p90, p99, bad, errors }'
+}
