@@ -82,6 +82,8 @@ pub struct Checkout {
     pub incarnation: i64,
     /// Wakes the outbox relay after a commit.
     pub relay_waker: std::sync::Arc<tokio::sync::Notify>,
+    /// Takes the orders whose holds inventory confirmed, to mark them `committed`.
+    pub commit_marks: crate::commit_marks::CommitMarks,
 }
 
 fn in_progress() -> Problem {
@@ -277,21 +279,8 @@ impl Checkout {
             .settle(Action::Confirm, order_id, item, quantity, request_id)
             .await
         {
-            Ok(Settlement::Done) => {
-                match self
-                    .store
-                    .set_stock(order_id, StockState::PendingConfirm, StockState::Committed)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::info!(%order_id, "confirmed at inventory, but the order moved on meanwhile (a cancel, or the stock sync); left to it");
-                    }
-                    Err(e) => {
-                        tracing::warn!(%order_id, error = %e, "confirmed at inventory but not marked; the stock sync will");
-                    }
-                }
-            }
+            // Marked `committed` in a batch by the commit marker, after the answer.
+            Ok(Settlement::Done) => self.commit_marks.confirmed(order_id),
             other => {
                 tracing::warn!(%order_id, outcome = ?other, "reservation not confirmed yet; the stock sync will retry");
             }

@@ -10,6 +10,7 @@
 //! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
 //! - [`incarnation`]: this process's proof of life, so a key it claimed is taken over at once
 //!   when it dies.
+//! - [`commit_marks`]: marks confirmed orders `committed` in batches, after their answers.
 //! - [`stock_sync`]: finishes confirmations and returns of stock that a request could not.
 //! - [`routes`]: `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
 //!
@@ -17,6 +18,7 @@
 
 pub mod checkout;
 pub mod clients;
+pub mod commit_marks;
 pub mod config;
 pub mod domain;
 pub mod incarnation;
@@ -33,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     checkout::Checkout,
     clients::{Dependency, InventoryClient, PricingClient},
+    commit_marks::CommitMarker,
     config::OrderConfig,
     incarnation::Incarnation,
     stock_sync::StockSync,
@@ -58,6 +61,7 @@ pub struct Application {
     server: Server,
     relay: OutboxRelay,
     stock_sync: StockSync,
+    commit_marker: CommitMarker,
     incarnation: Incarnation,
 }
 
@@ -74,6 +78,7 @@ impl Application {
             config.outbox_poll_interval,
             SERVICE,
         );
+        let (commit_marks, commit_marker) = commit_marks::channel(OrderStore::new(pool.clone()));
         let checkout = Arc::new(Checkout {
             store: OrderStore::new(pool.clone()),
             pricing: PricingClient(Dependency::new("pricing-svc", &config.pricing)?),
@@ -82,6 +87,7 @@ impl Application {
             idempotency_stale_after: config.idempotency_stale_after,
             incarnation: incarnation.id(),
             relay_waker: relay.waker(),
+            commit_marks,
         });
         let stock_sync = StockSync::new(
             checkout.clone(),
@@ -108,6 +114,7 @@ impl Application {
             server,
             relay,
             stock_sync,
+            commit_marker,
             incarnation,
         })
     }
@@ -125,6 +132,7 @@ impl Application {
             shutdown,
             vec![
                 platform::run::worker(move |t| self.stock_sync.run(t)),
+                platform::run::worker(move |t| self.commit_marker.run(t)),
                 platform::run::worker(move |t| self.incarnation.run(t)),
             ],
             platform::run::worker(move |t| self.relay.run(t)),

@@ -222,6 +222,23 @@ impl OrderStore {
         Ok(updated == 1)
     }
 
+    /// Marks the orders of `ids` whose stock is still `pending_confirm` as `committed`, in one
+    /// statement; returns how many it marked. The same fence as [`Self::set_stock`]: an order
+    /// that moved on meanwhile keeps its state.
+    pub async fn mark_committed(&self, ids: &[Uuid]) -> Result<u64, DbError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE orders SET stock = $2 WHERE id = ANY($1) AND stock = $3",
+                &[
+                    &ids,
+                    &StockState::Committed.as_str(),
+                    &StockState::PendingConfirm.as_str(),
+                ],
+            )
+            .await?)
+    }
+
     /// Cancels a confirmed order: status `cancelled`, its units pending return, and the
     /// `order_cancelled` event, in one transaction. `Err(status)` when the order is not
     /// confirmed; `Ok(None)` when there is no such order.

@@ -21,6 +21,8 @@ pub struct Options {
     pub proxy_pricing: bool,
     pub proxy_broker: bool,
     pub hold: Option<Duration>,
+    /// How often the stock sync runs (200 ms unless set).
+    pub stock_sync_interval: Option<Duration>,
 }
 
 pub struct Stack {
@@ -118,7 +120,9 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
         dep.circuit_open_for = Duration::from_millis(500);
     }
     ord.outbox_poll_interval = Duration::from_millis(200);
-    ord.stock_sync_interval = Duration::from_millis(200);
+    ord.stock_sync_interval = options
+        .stock_sync_interval
+        .unwrap_or(Duration::from_millis(200));
     ord.http.shutdown_timeout = Duration::from_secs(2);
     let order = order_svc::Application::build(ord).await.unwrap();
     let order_port = order.port();
@@ -218,6 +222,22 @@ impl Stack {
         tokio::spawn(conn);
         client
             .query("SELECT status, count(*) FROM orders GROUP BY status", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect()
+    }
+
+    /// Order rows by where their units stand (`stock`), straight from order-svc's database.
+    pub async fn stock_counts(&self) -> HashMap<String, i64> {
+        let (client, conn) =
+            tokio_postgres::connect(&self.order_db.config.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        client
+            .query("SELECT stock, count(*) FROM orders GROUP BY stock", &[])
             .await
             .unwrap()
             .iter()

@@ -6,7 +6,7 @@ use platform::testing::{EventTap, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, spawn_stack};
+use crate::helpers::{Options, assert_problem, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn seed_001_quick_check_places_a_confirmed_priced_order() {
@@ -164,4 +164,42 @@ async fn every_outcome_is_announced_once_on_the_exchange() {
     let cancelled = &tap.of_kind("order_cancelled")[0];
     assert_eq!(cancelled.data["order_id"], ok["id"]);
     assert_eq!(tap.of_kind("order_rejected")[0].data["status"], "rejected");
+}
+
+#[tokio::test]
+async fn confirmed_orders_are_marked_committed_after_their_answers_without_the_stock_sync() {
+    const ORDERS: usize = 40;
+    // The stock sync never runs here: whatever is marked, the commit marker marked.
+    let stack = spawn_stack_with(Options {
+        stock_sync_interval: Some(Duration::from_secs(3600)),
+        ..Options::default()
+    })
+    .await;
+    stack.item("widget", 100, 500).await;
+    let answers = futures::future::join_all((0..ORDERS).map(|_| stack.order("widget", 1))).await;
+    for res in answers {
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let committed = || async {
+        stack
+            .stock_counts()
+            .await
+            .get("committed")
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            committed().await == ORDERS as i64
+        })
+        .await,
+        "marked: {:?}",
+        stack.stock_counts().await
+    );
+    let ledger = stack.settled("widget").await;
+    assert_eq!(
+        (ledger.sold, ledger.reserved),
+        (ORDERS as u64, 0),
+        "{ledger:?}"
+    );
 }

@@ -345,11 +345,8 @@ async fn a_confirm_marked_after_a_cancel_does_not_overwrite_its_pending_return()
     // The order is cancelled between the request's confirm at inventory and its marking it.
     let cancelled = store.cancel(id, "cancelled by request").await.unwrap();
     assert!(matches!(cancelled, Some(Ok(_))));
-    let marked = store
-        .set_stock(id, StockState::PendingConfirm, StockState::Committed)
-        .await
-        .unwrap();
-    assert!(!marked, "a late confirm overwrote the cancel");
+    let marked = store.mark_committed(&[id]).await.unwrap();
+    assert_eq!(marked, 0, "a late confirm overwrote the cancel");
     assert_eq!(
         row(&sql, id).await,
         ("cancelled".into(), "pending_return".into(), false),
