@@ -12,7 +12,8 @@ use crate::{
     domain::{DayReport, LowItem},
 };
 
-/// Writes the added-up effect of a batch: one statement per table, rows in key order.
+/// Writes the added-up effect of a batch: one statement per table, rows in key order, each
+/// prepared once per pooled connection.
 pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()> {
     if !changes.orders.is_empty() {
         let (mut days, mut confirmed, mut rejected, mut cancelled) =
@@ -24,11 +25,11 @@ pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()
             cancelled.push(c.cancelled);
         }
         tx.execute(
-            "INSERT INTO daily_orders (day, confirmed, rejected, cancelled) \
+            &tx.prepare_cached("INSERT INTO daily_orders (day, confirmed, rejected, cancelled) \
              SELECT * FROM unnest($1::date[], $2::bigint[], $3::bigint[], $4::bigint[]) \
              ON CONFLICT (day) DO UPDATE SET confirmed = daily_orders.confirmed + EXCLUDED.confirmed, \
              rejected = daily_orders.rejected + EXCLUDED.rejected, \
-             cancelled = daily_orders.cancelled + EXCLUDED.cancelled",
+             cancelled = daily_orders.cancelled + EXCLUDED.cancelled").await?,
             &[&days, &confirmed, &rejected, &cancelled],
         )
         .await?;
@@ -41,9 +42,9 @@ pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()
             cents.push(*c);
         }
         tx.execute(
-            "INSERT INTO daily_revenue (day, currency, cents) \
+            &tx.prepare_cached("INSERT INTO daily_revenue (day, currency, cents) \
              SELECT * FROM unnest($1::date[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + EXCLUDED.cents",
+             ON CONFLICT (day, currency) DO UPDATE SET cents = daily_revenue.cents + EXCLUDED.cents").await?,
             &[&days, &currencies, &cents],
         )
         .await?;
@@ -55,8 +56,12 @@ pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()
         .map(|(id, _)| id.as_str())
         .collect();
     if !removed.is_empty() {
-        tx.execute("DELETE FROM items WHERE item_id = ANY($1)", &[&removed])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("DELETE FROM items WHERE item_id = ANY($1)")
+                .await?,
+            &[&removed],
+        )
+        .await?;
     }
     let set: Vec<(&String, &ItemFigures)> = changes
         .items
@@ -71,11 +76,11 @@ pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()
         let versions: Vec<i64> = set.iter().map(|(_, f)| f.version).collect();
         // An older event never overwrites a newer one.
         tx.execute(
-            "INSERT INTO items (item_id, name, stock, threshold, version) \
+            &tx.prepare_cached("INSERT INTO items (item_id, name, stock, threshold, version) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
              ON CONFLICT (item_id) DO UPDATE SET name = EXCLUDED.name, stock = EXCLUDED.stock, \
              threshold = EXCLUDED.threshold, version = EXCLUDED.version \
-             WHERE items.version < EXCLUDED.version",
+             WHERE items.version < EXCLUDED.version").await?,
             &[&ids, &names, &stocks, &thresholds, &versions],
         )
         .await?;
@@ -90,11 +95,14 @@ pub async fn write(tx: &Transaction<'_>, changes: &Changes) -> anyhow::Result<()
             .collect();
         let versions: Vec<i64> = changes.prices.values().map(|p| p.version).collect();
         tx.execute(
-            "INSERT INTO prices (item_id, price_cents, currency, version) \
+            &tx.prepare_cached(
+                "INSERT INTO prices (item_id, price_cents, currency, version) \
              SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) \
              ON CONFLICT (item_id) DO UPDATE SET price_cents = EXCLUDED.price_cents, \
              currency = EXCLUDED.currency, version = EXCLUDED.version \
              WHERE prices.version < EXCLUDED.version",
+            )
+            .await?,
             &[&ids, &cents, &currencies, &versions],
         )
         .await?;

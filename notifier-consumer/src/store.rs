@@ -35,10 +35,15 @@ pub async fn record_alerts(tx: &Transaction<'_>, alerts: &[AlertRecord<'_>]) -> 
     let bodies: Vec<&str> = alerts.iter().map(|a| a.body).collect();
     let event_ids: Vec<Uuid> = alerts.iter().map(|a| a.event_id).collect();
     let event_types: Vec<&str> = alerts.iter().map(|a| a.event_type).collect();
-    tx.execute(
+    let statement = tx
+        .prepare_cached(
         "INSERT INTO notifications (kind, recipient, subject, body, event_id, event_type) \
          SELECT kind, recipient, subject, body, event_id, event_type FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[]) \
          WITH ORDINALITY AS a(kind, recipient, subject, body, event_id, event_type, n) ORDER BY n",
+        )
+        .await?;
+    tx.execute(
+        &statement,
         &[
             &kinds,
             &recipients,

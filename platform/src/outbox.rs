@@ -36,13 +36,19 @@ const BATCH: i64 = 200;
 /// How long the final drain may take on shutdown; what is left goes out after the next start.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
-/// Writes `event` to the outbox inside the caller's transaction.
+/// Writes `event` to the outbox inside the caller's transaction (a statement prepared once per
+/// pooled connection).
 pub async fn enqueue(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     event: &EventEnvelope,
 ) -> Result<(), tokio_postgres::Error> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO outbox (event_id, kind, occurred_at, source, data) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
     tx.execute(
-        "INSERT INTO outbox (event_id, kind, occurred_at, source, data) VALUES ($1, $2, $3, $4, $5)",
+        &statement,
         &[
             &event.event_id,
             &event.kind,
@@ -152,12 +158,14 @@ impl OutboxRelay {
     async fn publish_batch(&mut self) -> anyhow::Result<usize> {
         let mut client = self.pool.get().await.context("cannot reach Postgres")?;
         let tx = client.transaction().await?;
-        let rows = tx
-            .query(
+        let select = tx
+            .prepare_cached(
                 "SELECT id, event_id, kind, occurred_at, source, data FROM outbox \
                  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-                &[&BATCH],
             )
+            .await?;
+        let rows = tx
+            .query(&select, &[&BATCH])
             .await
             .context("cannot read the outbox")?;
         if rows.is_empty() {
@@ -176,7 +184,10 @@ impl OutboxRelay {
             .collect();
         // Rolled back (rows kept) if publishing fails: the transaction is dropped uncommitted.
         self.publisher.publish_all(&events).await?;
-        tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+        let delete = tx
+            .prepare_cached("DELETE FROM outbox WHERE id = ANY($1)")
+            .await?;
+        tx.execute(&delete, &[&ids])
             .await
             .context("cannot delete published rows")?;
         tx.commit()

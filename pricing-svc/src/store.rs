@@ -65,12 +65,13 @@ impl PriceStore {
     /// One item's current price.
     pub async fn get(&self, id: &ItemId) -> Result<Option<Price>, DbError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
+        // Prepared once per pooled connection: every order quotes a price.
+        let statement = client
+            .prepare_cached(
                 "SELECT item_id, price_cents, currency, version, updated_at FROM prices WHERE item_id = $1",
-                &[&id.as_str()],
             )
             .await?;
+        let row = client.query_opt(&statement, &[&id.as_str()]).await?;
         Ok(row.as_ref().map(price_from_row))
     }
 

@@ -137,9 +137,14 @@ impl OrderStore {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let quantity = i32::try_from(order.quantity).map_err(anyhow::Error::from)?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .await?;
         tx.execute(
-            "INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &statement,
             &[
                 &order.id,
                 &order.item_id.as_str(),
@@ -227,9 +232,12 @@ impl OrderStore {
     /// that moved on meanwhile keeps its state.
     pub async fn mark_committed(&self, ids: &[Uuid]) -> Result<u64, DbError> {
         let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached("UPDATE orders SET stock = $2 WHERE id = ANY($1) AND stock = $3")
+            .await?;
         Ok(client
             .execute(
-                "UPDATE orders SET stock = $2 WHERE id = ANY($1) AND stock = $3",
+                &statement,
                 &[
                     &ids,
                     &StockState::Committed.as_str(),

@@ -220,19 +220,19 @@ async fn forward(
 /// migrations create `processed_events (event_id UUID PRIMARY KEY, processed_at TIMESTAMPTZ NOT
 /// NULL DEFAULT now())`.
 pub async fn first_deliveries(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     event_ids: &[uuid::Uuid],
 ) -> Result<Vec<bool>, DbError> {
     let mut sorted = event_ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let rows = tx
-        .query(
+    let statement = tx
+        .prepare_cached(
             "INSERT INTO processed_events (event_id) SELECT id FROM unnest($1::uuid[]) AS id \
              ORDER BY id ON CONFLICT DO NOTHING RETURNING event_id",
-            &[&sorted],
         )
         .await?;
+    let rows = tx.query(&statement, &[&sorted]).await?;
     let mut new: std::collections::HashSet<uuid::Uuid> =
         rows.iter().map(|r| r.get::<_, uuid::Uuid>(0)).collect();
     // The first occurrence of a new id is its first delivery; any later one in the batch is not.
