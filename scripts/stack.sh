@@ -50,6 +50,14 @@ REPLICAS=${REPLICAS:-1}
 # next to other stacks. DATABASE_POOL_SIZE overrides it.
 DB_POOL=${DATABASE_POOL_SIZE:-$(((16 + REPLICAS - 1) / REPLICAS))}
 [ "$DB_POOL" -ge 4 ] || DB_POOL=4
+# Actix worker threads per replica. Every process of the stack shares this machine's cores
+# (five services, Redis, Postgres, RabbitMQ, nginx), so a service gets one worker per four cores
+# across its replicas, at least one, not one per core as when it has a machine or a pod to
+# itself: on two cores that is 1, and fewer threads switching on the same cores gave a quarter
+# more orders/s (docs/benchmarks.md). HTTP_WORKERS overrides it.
+HTTP_WORKERS=${HTTP_WORKERS:-$(($(nproc) / (4 * REPLICAS)))}
+[ "$HTTP_WORKERS" -ge 1 ] || HTTP_WORKERS=1
+export HTTP_WORKERS
 # REDIS_PORT other than 6379: the stack uses (and if need be starts, with the shipped AOF
 # configuration) its own Redis there, e.g. the fault suite's, which it may kill.
 REDIS_PORT=${REDIS_PORT:-6379}
