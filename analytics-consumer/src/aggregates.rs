@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use platform::{
     consumer::{Applied, first_deliveries},
-    event::{DecodeError, Event, EventEnvelope, LowStock, StockChanged},
+    event::{Event, EventEnvelope, LowStock, StockChanged},
     postgres::DbError,
 };
 
@@ -172,14 +172,10 @@ impl Changes {
 /// publish are recorded and ignored. A payload that breaks its schema fails the whole batch
 /// (the consumer then applies its events one by one, so only that one fails).
 pub async fn apply(pool: &Pool, envelopes: &[EventEnvelope]) -> anyhow::Result<Vec<Applied>> {
-    let mut events = Vec::with_capacity(envelopes.len());
-    for envelope in envelopes {
-        events.push(match envelope.decode() {
-            Ok(event) => Some(event),
-            Err(DecodeError::UnknownKind(_)) => None,
-            Err(e) => return Err(e.into()),
-        });
-    }
+    let events = envelopes
+        .iter()
+        .map(EventEnvelope::decode_known)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let ids: Vec<_> = envelopes.iter().map(|e| e.event_id).collect();
@@ -192,16 +188,7 @@ pub async fn apply(pool: &Pool, envelopes: &[EventEnvelope]) -> anyhow::Result<V
     }
     store::write(&tx, &changes).await?;
     tx.commit().await?;
-    Ok(first
-        .into_iter()
-        .map(|first| {
-            if first {
-                Applied::Done
-            } else {
-                Applied::Duplicate
-            }
-        })
-        .collect())
+    Ok(Applied::of_batch(first))
 }
 
 #[cfg(test)]

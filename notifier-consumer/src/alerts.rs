@@ -5,7 +5,7 @@
 use deadpool_postgres::Pool;
 use platform::{
     consumer::{Applied, first_deliveries},
-    event::{DecodeError, Event, EventEnvelope},
+    event::{Event, EventEnvelope},
     postgres::DbError,
 };
 
@@ -86,14 +86,10 @@ pub async fn apply(
     recipients: &[String],
     envelopes: &[EventEnvelope],
 ) -> anyhow::Result<Vec<Applied>> {
-    let mut alerts = Vec::with_capacity(envelopes.len());
-    for envelope in envelopes {
-        alerts.push(match envelope.decode() {
-            Ok(event) => compose(&event),
-            Err(DecodeError::UnknownKind(_)) => None,
-            Err(e) => return Err(e.into()),
-        });
-    }
+    let alerts = envelopes
+        .iter()
+        .map(|e| Ok(e.decode_known()?.as_ref().and_then(compose)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut client = pool.get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
     let ids: Vec<_> = envelopes.iter().map(|e| e.event_id).collect();
@@ -126,14 +122,5 @@ pub async fn apply(
         metrics::counter!("notifier_alerts_total", "kind" => record.kind).increment(1);
     }
     tx.commit().await?;
-    Ok(first
-        .into_iter()
-        .map(|first| {
-            if first {
-                Applied::Done
-            } else {
-                Applied::Duplicate
-            }
-        })
-        .collect())
+    Ok(Applied::of_batch(first))
 }

@@ -362,6 +362,16 @@ impl EventEnvelope {
             .ok_or_else(|| DecodeError::UnknownKind(self.kind.clone()))?;
         Event::from_parts(kind, &self.data).map_err(|source| DecodeError::Payload { kind, source })
     }
+
+    /// The typed event, or `None` for a type SIOMS does not publish (a consumer records it and
+    /// moves on); a payload that breaks its type's schema is still an error.
+    pub fn decode_known(&self) -> Result<Option<Event>, DecodeError> {
+        match self.decode() {
+            Ok(event) => Ok(Some(event)),
+            Err(DecodeError::UnknownKind(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// An event as a consumer reads it from the broker: the envelope with its typed payload. The

@@ -215,29 +215,26 @@ impl Stack {
 
     /// Order rows by status, straight from order-svc's database.
     pub async fn counts(&self) -> HashMap<String, i64> {
-        let (client, conn) =
-            tokio_postgres::connect(&self.order_db.config.url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        client
-            .query("SELECT status, count(*) FROM orders GROUP BY status", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
-            .collect()
+        self.count_by("status").await
     }
 
     /// Order rows by where their units stand (`stock`), straight from order-svc's database.
     pub async fn stock_counts(&self) -> HashMap<String, i64> {
+        self.count_by("stock").await
+    }
+
+    /// Order rows by the value of `column` (a fixed name, never input).
+    async fn count_by(&self, column: &str) -> HashMap<String, i64> {
         let (client, conn) =
             tokio_postgres::connect(&self.order_db.config.url, tokio_postgres::NoTls)
                 .await
                 .unwrap();
         tokio::spawn(conn);
         client
-            .query("SELECT stock, count(*) FROM orders GROUP BY stock", &[])
+            .query(
+                &format!("SELECT {column}, count(*) FROM orders GROUP BY {column}"),
+                &[],
+            )
             .await
             .unwrap()
             .iter()

@@ -30,6 +30,14 @@ pub enum Applied {
 }
 
 impl Applied {
+    /// What a handler answers for each event of its batch, from [`first_deliveries`]' answer.
+    pub fn of_batch(first: Vec<bool>) -> Vec<Self> {
+        first
+            .into_iter()
+            .map(|first| if first { Self::Done } else { Self::Duplicate })
+            .collect()
+    }
+
     /// The `outcome` label of `consumer_events_total`.
     fn label(self) -> &'static str {
         match self {
