@@ -55,6 +55,20 @@ pub async fn declare_events_exchange(channel: &Channel, exchange: &str) -> anyho
         .with_context(|| format!("cannot declare exchange {exchange}"))
 }
 
+/// A new channel on `conn` in confirm mode: every publish on it is answered by the broker's
+/// ack (it holds the message) or nack.
+pub async fn confirming_channel(conn: &Connection) -> anyhow::Result<Channel> {
+    let channel = conn
+        .create_channel()
+        .await
+        .context("cannot open a channel")?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .context("cannot enable publisher confirms")?;
+    Ok(channel)
+}
+
 /// Publishes envelopes to the events exchange with publisher confirms. Holds one connection and
 /// makes a new one (re-declaring the exchange) after any failure; the caller decides how long to
 /// back off between attempts.
@@ -85,14 +99,7 @@ impl ConfirmingPublisher {
         if !self.is_connected() {
             self.link = None;
             let conn = connect(&self.config.url, &self.name).await?;
-            let channel = conn
-                .create_channel()
-                .await
-                .context("cannot open a channel")?;
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .context("cannot enable publisher confirms")?;
+            let channel = confirming_channel(&conn).await?;
             declare_events_exchange(&channel, &self.config.exchange).await?;
             self.link = Some((conn, channel));
         }

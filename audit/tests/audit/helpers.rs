@@ -116,10 +116,7 @@ impl World {
         let conn = platform::amqp::connect(&self.amqp.url, "audit-test")
             .await
             .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
-            .await
-            .unwrap();
+        let ch = platform::amqp::confirming_channel(&conn).await.unwrap();
         ch.basic_publish(
             "".into(),
             queue.into(),

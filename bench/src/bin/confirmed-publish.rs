@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use lapin::{
     BasicProperties, Channel, Confirmation,
-    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions},
     types::FieldTable,
 };
 use platform::{
@@ -104,14 +104,7 @@ async fn main() -> anyhow::Result<()> {
     let queue = format!("sioms-bench.confirmed-publish.{}", std::process::id());
 
     let conn = amqp::connect(&url, "sioms-bench confirmed-publish").await?;
-    let channel = conn
-        .create_channel()
-        .await
-        .context("cannot open a channel")?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .context("cannot enable publisher confirms")?;
+    let channel = amqp::confirming_channel(&conn).await?;
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()

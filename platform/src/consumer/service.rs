@@ -12,7 +12,7 @@ use std::{
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use lapin::{
-    options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions},
+    options::{BasicConsumeOptions, BasicQosOptions},
     types::FieldTable,
 };
 use tokio_util::sync::CancellationToken;
@@ -93,10 +93,7 @@ impl EventConsumer {
             .context("cannot set prefetch")?;
         // Retries and parking go through their own channel with confirms: the original is
         // acked only once the broker holds the copy.
-        let republish = conn.create_channel().await?;
-        republish
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        let republish = crate::amqp::confirming_channel(&conn).await?;
         let consumer = channel
             .basic_consume(
                 s.queue.as_str().into(),

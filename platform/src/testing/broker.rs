@@ -69,10 +69,7 @@ pub async fn publish_raw(amqp: &AmqpConfig, routing_key: &str, body: &[u8]) {
     let conn = crate::amqp::connect(&amqp.url, "test-publisher")
         .await
         .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(lapin::options::ConfirmSelectOptions::default())
-        .await
-        .unwrap();
+    let ch = crate::amqp::confirming_channel(&conn).await.unwrap();
     crate::amqp::declare_events_exchange(&ch, &amqp.exchange)
         .await
         .unwrap();
