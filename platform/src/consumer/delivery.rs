@@ -49,9 +49,10 @@ impl Applied {
 
 /// A handler: applies a batch of events (one or more, in delivery order) in one transaction,
 /// each exactly once, and says what it did with each, in the same order. `Ok` means the whole
-/// batch's effect is committed; `Err` means none of it is.
+/// batch's effect is committed; `Err` means none of it is. The batch is shared, not copied: the
+/// consumer keeps it to apply its events one by one should the batch fail.
 pub type Handler = Arc<
-    dyn Fn(Vec<EventEnvelope>) -> BoxFuture<'static, anyhow::Result<Vec<Applied>>> + Send + Sync,
+    dyn Fn(Arc<[EventEnvelope]>) -> BoxFuture<'static, anyhow::Result<Vec<Applied>>> + Send + Sync,
 >;
 
 /// Applies a batch of deliveries with `handler` in one call (one transaction) and settles each:
@@ -80,7 +81,8 @@ pub(super) async fn handle_batch(
     }
     metrics::histogram!("consumer_batch_size", "queue" => s.queue.clone())
         .record(batch.len() as f64);
-    let (deliveries, events): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let (deliveries, events): (Vec<_>, Vec<EventEnvelope>) = batch.into_iter().unzip();
+    let events: Arc<[EventEnvelope]> = events.into();
     match apply(s, handler, events.clone()).await {
         Ok(applied) => {
             for (delivery, applied) in deliveries.iter().zip(applied) {
@@ -95,8 +97,8 @@ pub(super) async fn handle_batch(
         Err(error) => {
             tracing::info!(queue = %s.queue, size = deliveries.len(), error = format!("{error:#}"),
                 "a batch failed; applying its events one by one");
-            for (delivery, event) in deliveries.into_iter().zip(events) {
-                match apply(s, handler, vec![event]).await {
+            for (delivery, event) in deliveries.into_iter().zip(events.iter()) {
+                match apply(s, handler, Arc::from([event.clone()])).await {
                     Ok(applied) => {
                         let applied = applied.first().copied().unwrap_or(Applied::Done);
                         settle_success(s, &delivery, applied).await;
@@ -112,7 +114,7 @@ pub(super) async fn handle_batch(
 async fn apply(
     s: &ConsumerSettings,
     handler: &Handler,
-    events: Vec<EventEnvelope>,
+    events: Arc<[EventEnvelope]>,
 ) -> anyhow::Result<Vec<Applied>> {
     let started = std::time::Instant::now();
     let n = events.len();
