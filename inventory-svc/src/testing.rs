@@ -217,6 +217,20 @@ impl TestApp {
         )
         .await
     }
+
+    /// `POST /reservations/{action}` with `(reservation id, lines)` entries.
+    pub async fn settle_batch(&self, action: &str, entries: &[(&str, &[(&str, u64)])]) -> Response {
+        let reservations: Vec<Value> = entries
+            .iter()
+            .map(|(rid, lines)| json!({ "reservation_id": rid, "lines": lines_json(lines) }))
+            .collect();
+        self.request(
+            Method::POST,
+            &format!("/reservations/{action}"),
+            Some(json!({ "reservations": reservations })),
+        )
+        .await
+    }
 }
 
 pub fn lines_json(lines: &[(&str, u64)]) -> Value {

@@ -15,10 +15,11 @@
 //!    this process dies first, the hold expires by itself (or a retry releases it). The write
 //!    only happens while this request still owns its key: one whose claim was taken over
 //!    writes nothing, releases its hold and answers what the new owner answers;
-//! 5. confirm the hold at inventory-svc. If that call fails the order stays `pending_confirm`
-//!    and [`crate::stock_sync`] confirms it later; should the hold have run out meanwhile, the
-//!    order is cancelled with an `order_cancelled` event, so no order is ever confirmed without
-//!    its stock.
+//! 5. answer 201, and hand the order to [`crate::confirmations`], which confirms its hold at
+//!    inventory-svc after the answer, in a batch with others. If that fails the order stays
+//!    `pending_confirm` and [`crate::stock_sync`] confirms it later; should the hold have run
+//!    out meanwhile, the order is cancelled with an `order_cancelled` event, so no order is
+//!    ever confirmed without its stock.
 
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    clients::{CallError, InventoryClient, PricingClient, Reservation, Settlement},
+    clients::{CallError, InventoryClient, PricingClient, Reservation, Settlement, ToSettle},
     domain::{ItemId, Order, OrderRequest, OrderStatus, Quote},
     store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
 };
@@ -82,8 +83,8 @@ pub struct Checkout {
     pub incarnation: i64,
     /// Wakes the outbox relay after a commit.
     pub relay_waker: std::sync::Arc<tokio::sync::Notify>,
-    /// Takes the orders whose holds inventory confirmed, to mark them `committed`.
-    pub commit_marks: crate::commit_marks::CommitMarks,
+    /// Takes the orders written with their units held, to confirm the holds after the answer.
+    pub confirmations: crate::confirmations::Confirmations,
 }
 
 fn in_progress() -> Problem {
@@ -274,17 +275,11 @@ impl Checkout {
         self.relay_waker.notify_one();
         metrics::counter!("orders_total", "outcome" => "confirmed").increment(1);
 
-        match self
-            .inventory
-            .settle(Action::Confirm, order_id, item, quantity, request_id)
-            .await
-        {
-            // Marked `committed` in a batch by the commit marker, after the answer.
-            Ok(Settlement::Done) => self.commit_marks.confirmed(order_id),
-            other => {
-                tracing::warn!(%order_id, outcome = ?other, "reservation not confirmed yet; the stock sync will retry");
-            }
-        }
+        self.confirmations.written(ToSettle {
+            order: order_id,
+            item: item.clone(),
+            quantity,
+        });
         Ok(Attempt::Answered(Placed {
             status: StatusCode::CREATED,
             body,

@@ -13,7 +13,10 @@ use failsafe::{
 };
 use platform::{
     problem::{Problem, ProblemKind},
-    reservation::{Action, HoldState, Line, LinesRequest, ReserveRequest},
+    reservation::{
+        Action, HoldState, Line, LinesRequest, ReserveRequest, SettleBatchRequest, SettleBatchView,
+        SettleEntry,
+    },
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -258,6 +261,32 @@ pub enum Settlement {
     Unknown,
 }
 
+/// What a settle of a reservation means for the order: how inventory answered, by the kind of
+/// its problem; `None` for an answer the contract does not allow.
+fn settlement(problem: Option<(ProblemKind, Problem)>) -> Option<Settlement> {
+    Some(match problem? {
+        (ProblemKind::UnknownReservation | ProblemKind::UnknownItem, _) => Settlement::Unknown,
+        (ProblemKind::ReservationClosed, p) => Settlement::WrongState(
+            p.extension("state")
+                .and_then(Value::as_str)
+                .and_then(HoldState::parse)?,
+        ),
+        (ProblemKind::ReservationMismatch, p) => Settlement::Mismatch(p.detail),
+        _ => return None,
+    })
+}
+
+/// One order's reservation in a batch settle.
+#[derive(Debug, Clone)]
+pub struct ToSettle {
+    /// The order (its id is the reservation's).
+    pub order: Uuid,
+    /// Its item.
+    pub item: ItemId,
+    /// Its units.
+    pub quantity: Quantity,
+}
+
 /// inventory-svc.
 pub struct InventoryClient(pub Dependency);
 
@@ -351,19 +380,54 @@ impl InventoryClient {
         if answer.status.is_success() {
             return Ok(Settlement::Done);
         }
-        Ok(match answer.problem() {
-            Some((ProblemKind::UnknownReservation | ProblemKind::UnknownItem, _)) => {
-                Settlement::Unknown
-            }
-            Some((ProblemKind::ReservationClosed, p)) => Settlement::WrongState(
-                p.extension("state")
-                    .and_then(Value::as_str)
-                    .and_then(HoldState::parse)
-                    .ok_or_else(|| answer.unexpected(self.0.name))?,
-            ),
-            Some((ProblemKind::ReservationMismatch, p)) => Settlement::Mismatch(p.detail),
-            _ => return Err(answer.unexpected(self.0.name)),
-        })
+        settlement(answer.problem()).ok_or_else(|| answer.unexpected(self.0.name))
+    }
+
+    /// Settles many orders' reservations alike in one call (`POST /reservations/{action}`):
+    /// one outcome per order, in order. A refusal of one does not touch the others.
+    pub async fn settle_batch(
+        &self,
+        action: Action,
+        orders: &[ToSettle],
+        request_id: &str,
+    ) -> Result<Vec<Result<Settlement, CallError>>, CallError> {
+        let body = to_json(&SettleBatchRequest {
+            reservations: orders
+                .iter()
+                .map(|o| SettleEntry {
+                    reservation_id: o.order.into(),
+                    lines: one_line(&o.item, o.quantity),
+                })
+                .collect(),
+        });
+        let answer = self
+            .0
+            .send(Method::POST, &action.batch_path(), Some(&body), request_id)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(answer.unexpected(self.0.name));
+        }
+        let view: SettleBatchView = serde_json::from_value(answer.body.clone())
+            .map_err(|e| unexpected(self.0.name, &e.to_string()))?;
+        if view.results.len() != orders.len() {
+            return Err(answer.unexpected(self.0.name));
+        }
+        Ok(view
+            .results
+            .into_iter()
+            .map(|outcome| match (outcome.status, outcome.problem) {
+                (Some(_), _) => Ok(Settlement::Done),
+                (None, Some(problem)) if problem.status >= 500 => Err(CallError::Unavailable {
+                    dependency: self.0.name,
+                    reason: problem.detail,
+                }),
+                (None, problem) => {
+                    let text = format!("{problem:?}");
+                    settlement(problem.and_then(|p| Some((p.kind()?, p))))
+                        .ok_or_else(|| unexpected(self.0.name, &text))
+                }
+            })
+            .collect())
     }
 
     /// Whether the item exists.

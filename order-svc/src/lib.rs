@@ -10,7 +10,8 @@
 //! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
 //! - [`incarnation`]: this process's proof of life, so a key it claimed is taken over at once
 //!   when it dies.
-//! - [`commit_marks`]: marks confirmed orders `committed` in batches, after their answers.
+//! - [`confirmations`]: confirms the holds of written orders and marks them `committed`, in
+//!   batches, after their answers.
 //! - [`stock_sync`]: finishes confirmations and returns of stock that a request could not.
 //! - [`routes`]: `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
 //!
@@ -18,8 +19,8 @@
 
 pub mod checkout;
 pub mod clients;
-pub mod commit_marks;
 pub mod config;
+pub mod confirmations;
 pub mod domain;
 pub mod incarnation;
 pub mod routes;
@@ -35,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     checkout::Checkout,
     clients::{Dependency, InventoryClient, PricingClient},
-    commit_marks::CommitMarker,
     config::OrderConfig,
+    confirmations::Confirmer,
     incarnation::Incarnation,
     stock_sync::StockSync,
     store::OrderStore,
@@ -61,7 +62,7 @@ pub struct Application {
     server: Server,
     relay: OutboxRelay,
     stock_sync: StockSync,
-    commit_marker: CommitMarker,
+    confirmer: Confirmer,
     incarnation: Incarnation,
 }
 
@@ -78,7 +79,7 @@ impl Application {
             config.outbox_poll_interval,
             SERVICE,
         );
-        let (commit_marks, commit_marker) = commit_marks::channel(OrderStore::new(pool.clone()));
+        let (confirmations, pending) = confirmations::channel();
         let checkout = Arc::new(Checkout {
             store: OrderStore::new(pool.clone()),
             pricing: PricingClient(Dependency::new("pricing-svc", &config.pricing)?),
@@ -87,8 +88,9 @@ impl Application {
             idempotency_stale_after: config.idempotency_stale_after,
             incarnation: incarnation.id(),
             relay_waker: relay.waker(),
-            commit_marks,
+            confirmations,
         });
+        let confirmer = pending.worker(checkout.clone());
         let stock_sync = StockSync::new(
             checkout.clone(),
             config.stock_sync_interval,
@@ -114,7 +116,7 @@ impl Application {
             server,
             relay,
             stock_sync,
-            commit_marker,
+            confirmer,
             incarnation,
         })
     }
@@ -132,7 +134,7 @@ impl Application {
             shutdown,
             vec![
                 platform::run::worker(move |t| self.stock_sync.run(t)),
-                platform::run::worker(move |t| self.commit_marker.run(t)),
+                platform::run::worker(move |t| self.confirmer.run(t)),
                 platform::run::worker(move |t| self.incarnation.run(t)),
             ],
             platform::run::worker(move |t| self.relay.run(t)),

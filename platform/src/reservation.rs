@@ -7,10 +7,13 @@
 //! | `POST /reservations/{id}/confirm` | [`LinesRequest`] | turns the holds into sales |
 //! | `POST /reservations/{id}/release` | [`LinesRequest`] | gives the holds back |
 //! | `POST /reservations/{id}/cancel` | [`LinesRequest`] | puts sold units back on sale |
+//! | `POST /reservations/confirm` (`release`, `cancel`) | [`SettleBatchRequest`] | settles many reservations alike in one call |
 //!
 //! Every route answers a [`ReservationView`], or a problem of a [`ProblemKind`]
 //! (`insufficient-stock`, `unknown-item`, `unknown-reservation`, `reservation-mismatch`,
-//! `reservation-closed`, `invalid-request`).
+//! `reservation-closed`, `invalid-request`). A batch answers a [`SettleBatchView`]: for each
+//! reservation, in the request's order, the state it was settled in or the problem its own
+//! route would have answered; a batch that is malformed as a whole is one `invalid-request`.
 //!
 //! [`ProblemKind`]: crate::problem::ProblemKind
 
@@ -115,6 +118,66 @@ pub struct LinesRequest {
     pub lines: Vec<Line>,
 }
 
+/// The most reservations one batch settle may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// One reservation in a batch settle: its id and its lines, as reserved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleEntry {
+    /// The reservation.
+    pub reservation_id: ReservationId,
+    /// Its lines.
+    pub lines: Vec<Line>,
+}
+
+/// The body of `POST /reservations/{action}`: reservations settled alike, each on its own (one
+/// refused reservation does not hold back the others).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBatchRequest {
+    /// 1 to [`MAX_BATCH`] reservations.
+    pub reservations: Vec<SettleEntry>,
+}
+
+/// Checks a batch: 1 to [`MAX_BATCH`] reservations, each with valid lines ([`check_lines`]).
+pub fn check_batch(entries: &[SettleEntry]) -> Result<(), String> {
+    if entries.is_empty() {
+        return Err("reservations must hold at least one reservation".to_owned());
+    }
+    if entries.len() > MAX_BATCH {
+        return Err(format!(
+            "reservations has {} entries; at most {MAX_BATCH} are allowed",
+            entries.len()
+        ));
+    }
+    for entry in entries {
+        check_lines(&entry.lines)
+            .map_err(|e| format!("reservation {}: {e}", entry.reservation_id))?;
+    }
+    Ok(())
+}
+
+/// What a batch settle did to one reservation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleOutcome {
+    /// The reservation.
+    pub reservation_id: ReservationId,
+    /// The state it is in now, when the action took effect (or had already).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<HoldState>,
+    /// Otherwise the problem its own route would have answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::problem::Problem>,
+}
+
+/// The answer to a batch settle: one outcome per reservation, in the request's order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleBatchView {
+    /// The outcomes.
+    pub results: Vec<SettleOutcome>,
+}
+
 /// Where one line of a reservation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,6 +262,11 @@ impl Action {
         format!("/reservations/{reservation}/{}", self.as_str())
     }
 
+    /// The route of this action on a batch of reservations.
+    pub fn batch_path(self) -> String {
+        format!("/reservations/{}", self.as_str())
+    }
+
     /// The states a line may end in for the action to have succeeded.
     pub fn goal(self) -> &'static [HoldState] {
         match self {
@@ -239,6 +307,26 @@ mod tests {
         assert!(check_lines(&[line("a"), line("b")]).is_ok());
         assert!(check_lines(&[line("a"), line("a")]).is_err());
         assert!(check_lines(&[]).is_err());
+    }
+
+    #[test]
+    fn a_batch_holds_one_to_max_batch_reservations_with_valid_lines() {
+        let entry = |id: &str, items: &[&str]| SettleEntry {
+            reservation_id: ReservationId::parse(id).unwrap(),
+            lines: items
+                .iter()
+                .map(|i| Line {
+                    item_id: ItemId::parse(i).unwrap(),
+                    quantity: Quantity::new(1).unwrap(),
+                })
+                .collect(),
+        };
+        assert!(check_batch(&[entry("r1", &["a"]), entry("r2", &["a", "b"])]).is_ok());
+        assert!(check_batch(&[]).is_err());
+        let too_many = vec![entry("r", &["a"]); MAX_BATCH + 1];
+        assert!(check_batch(&too_many).unwrap_err().contains("at most"));
+        let bad = check_batch(&[entry("r1", &["a"]), entry("r2", &["a", "a"])]).unwrap_err();
+        assert!(bad.starts_with("reservation r2:"), "{bad}");
     }
 
     #[test]

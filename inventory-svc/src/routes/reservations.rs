@@ -7,6 +7,7 @@
 //! | `POST /reservations/{id}/confirm` | turns the holds into sales |
 //! | `POST /reservations/{id}/release` | gives the holds back |
 //! | `POST /reservations/{id}/cancel` | puts sold units back on sale (order cancelled) |
+//! | `POST /reservations/confirm` (`release`, `cancel`) | the same for many reservations in one call |
 
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use platform::{
     problem::{Problem, ProblemKind},
     reservation::{
         Action, HoldState, Line, LinesRequest, ReservationId, ReservationView, ReserveRequest,
-        check_lines,
+        SettleBatchRequest, SettleBatchView, SettleOutcome, check_batch, check_lines,
     },
 };
 
@@ -35,6 +36,11 @@ pub fn register(cfg: &mut web::ServiceConfig) {
             resource(format!("/reservations/{{id}}/{action}"))
                 .app_data(web::Data::new(action))
                 .route(web::post().to(settle)),
+        );
+        cfg.service(
+            resource(action.batch_path())
+                .app_data(web::Data::new(action))
+                .route(web::post().to(settle_batch)),
         );
     }
 }
@@ -103,6 +109,48 @@ async fn settle(
         expires_at: None,
         lines,
     }))
+}
+
+/// `POST /reservations/confirm|release|cancel` with many reservations: each is settled as its
+/// own route would (concurrently, so their scripts share round trips to Redis), and answered
+/// with its state or its problem. 200 unless the batch is malformed as a whole (400).
+async fn settle_batch(
+    state: web::Data<AppState>,
+    action: web::Data<Action>,
+    body: web::Json<SettleBatchRequest>,
+) -> Result<HttpResponse, Problem> {
+    let entries = body.into_inner().reservations;
+    check_batch(&entries).map_err(Problem::bad_request)?;
+    let action = **action;
+    metrics::histogram!("inventory_settle_batch_size").record(entries.len() as f64);
+    let results = futures::future::join_all(entries.into_iter().map(|entry| {
+        let store = &state.store;
+        async move {
+            let rid = entry.reservation_id;
+            match reservations::settle(store, &rid, &entry.lines, action).await {
+                Ok(()) => {
+                    let status = action.settled();
+                    metrics::counter!("inventory_settlements_total", "action" => status.as_str())
+                        .increment(1);
+                    SettleOutcome {
+                        reservation_id: rid,
+                        status: Some(status),
+                        problem: None,
+                    }
+                }
+                Err(refused) => {
+                    let problem = refusal_problem(&rid, refused, Some(action));
+                    SettleOutcome {
+                        reservation_id: rid,
+                        status: None,
+                        problem: Some(problem),
+                    }
+                }
+            }
+        }
+    }))
+    .await;
+    Ok(HttpResponse::Ok().json(SettleBatchView { results }))
 }
 
 /// The problem answer for a refused reserve (`action` is `None`) or settle.

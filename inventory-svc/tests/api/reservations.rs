@@ -105,6 +105,92 @@ async fn a_hold_is_confirmed_once_and_a_sale_cancelled_once() {
 }
 
 #[tokio::test]
+async fn a_batch_confirm_settles_each_reservation_on_its_own() {
+    let app = spawn_app().await;
+    app.add_item("widget", 10, None).await;
+    app.add_item("gadget", 5, None).await;
+    for (rid, lines) in [
+        ("o1", [("widget", 2)]),
+        ("o2", [("gadget", 1)]),
+        ("o3", [("widget", 1)]),
+    ] {
+        assert_eq!(app.reserve(rid, &lines).await.status(), StatusCode::CREATED);
+    }
+    assert_eq!(
+        app.settle("release", "o3", &[("widget", 1)]).await.status(),
+        StatusCode::OK
+    );
+
+    let batch: &[(&str, &[(&str, u64)])] = &[
+        ("o1", &[("widget", 2)]),
+        ("o2", &[("gadget", 2)]),
+        ("o3", &[("widget", 1)]),
+        ("never-reserved", &[("widget", 1)]),
+    ];
+    for _ in 0..2 {
+        let res = app.settle_batch("confirm", batch).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let results = res.json::<Value>().await.unwrap()["results"].clone();
+        let ids: Vec<&str> = results
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reservation_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["o1", "o2", "o3", "never-reserved"],
+            "in the request's order"
+        );
+        assert_eq!(
+            results[0]["status"], "confirmed",
+            "a retry confirms as done"
+        );
+        assert!(results[0].get("problem").is_none());
+        assert_eq!(
+            results[1]["problem"]["type"],
+            "urn:sioms:problem:reservation-mismatch"
+        );
+        assert_eq!(
+            results[2]["problem"]["type"],
+            "urn:sioms:problem:reservation-closed"
+        );
+        assert_eq!(results[2]["problem"]["state"], "released");
+        assert_eq!(
+            results[3]["problem"]["type"],
+            "urn:sioms:problem:unknown-reservation"
+        );
+    }
+    let widget = app.ledger("widget").await;
+    assert_eq!((widget.stock, widget.reserved, widget.sold), (8, 0, 2));
+    assert_conserved(&widget);
+    let gadget = app.ledger("gadget").await;
+    assert_eq!(
+        (gadget.stock, gadget.reserved, gadget.sold),
+        (4, 1, 0),
+        "the mismatched reservation is still held"
+    );
+
+    let empty = app.settle_batch("confirm", &[]).await;
+    assert_problem(empty, StatusCode::BAD_REQUEST).await;
+    let doubled = app
+        .settle_batch("confirm", &[("o2", &[("gadget", 1), ("gadget", 1)])])
+        .await;
+    let problem = assert_problem(doubled, StatusCode::BAD_REQUEST).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reservation o2")
+    );
+    assert_eq!(
+        app.ledger("gadget").await.reserved,
+        1,
+        "a malformed batch settles nothing"
+    );
+}
+
+#[tokio::test]
 async fn a_release_gives_stock_back_once_and_fences_a_late_reserve() {
     let app = spawn_app().await;
     app.add_item("widget", 10, None).await;

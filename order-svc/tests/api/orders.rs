@@ -167,9 +167,9 @@ async fn every_outcome_is_announced_once_on_the_exchange() {
 }
 
 #[tokio::test]
-async fn confirmed_orders_are_marked_committed_after_their_answers_without_the_stock_sync() {
+async fn holds_are_confirmed_and_orders_marked_committed_after_the_answer_without_the_stock_sync() {
     const ORDERS: usize = 40;
-    // The stock sync never runs here: whatever is marked, the commit marker marked.
+    // The stock sync never runs here: whatever is confirmed and marked, the confirmer did.
     let stack = spawn_stack_with(Options {
         stock_sync_interval: Some(Duration::from_secs(3600)),
         ..Options::default()
