@@ -7,7 +7,8 @@
 //!    different body is a 422, a request still in flight in a live process is waited for (then
 //!    409). A claim whose process is gone is taken over at once, and the hold it may have left
 //!    is released first (see [`crate::incarnation`]);
-//! 2. quote the price at pricing-svc (an unpriced item is a 422, an unknown one a 404);
+//! 2. quote the price: from the [`crate::price_book`] when it holds a fresh one, else at
+//!    pricing-svc (an unpriced item is a 422, an unknown one a 404);
 //! 3. reserve the units at inventory-svc under the order id (short stock: the order is written
 //!    as `rejected` with an `order_rejected` event, and answered 409);
 //! 4. write the order as `confirmed` with its `order_created` event (and the keyed response) in
@@ -34,6 +35,7 @@ use uuid::Uuid;
 use crate::{
     clients::{CallError, InventoryClient, PricingClient, Reservation, Settlement, ToSettle},
     domain::{ItemId, Order, OrderRequest, OrderStatus, Quote},
+    price_book::PriceBook,
     store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
 };
 
@@ -73,6 +75,8 @@ pub struct Checkout {
     pub store: OrderStore,
     /// pricing-svc.
     pub pricing: PricingClient,
+    /// The prices quoted lately, kept fresh by `price_changed`.
+    pub prices: std::sync::Arc<PriceBook>,
     /// inventory-svc.
     pub inventory: InventoryClient,
     /// How long a retry waits for the first request with its key.
@@ -195,7 +199,7 @@ impl Checkout {
     ) -> Result<Attempt, Problem> {
         let item = &request.item_id;
         let quantity = request.quantity;
-        let quote = match self.pricing.quote(item, request_id).await {
+        let quote = match self.quote(item, request_id).await {
             Ok(Some(q)) => q,
             Ok(None) => return self.refuse_unpriced(order_id, item, key, request_id).await,
             Err(e) => return Err(dependency_problem(&e)),
@@ -284,6 +288,22 @@ impl Checkout {
             status: StatusCode::CREATED,
             body,
             order_id: Some(order_id),
+        }))
+    }
+
+    /// The item's price: from the book, or from pricing-svc (kept in the book).
+    async fn quote(&self, item: &ItemId, request_id: &str) -> Result<Option<Quote>, CallError> {
+        if let Some(quote) = self.prices.get(item) {
+            metrics::counter!("order_price_quotes_total", "source" => "book").increment(1);
+            return Ok(Some(quote));
+        }
+        metrics::counter!("order_price_quotes_total", "source" => "pricing-svc").increment(1);
+        let ticket = self.prices.ticket();
+        let price = self.pricing.quote(item, request_id).await?;
+        Ok(price.map(|p| {
+            let quote = p.quote.clone();
+            self.prices.keep(ticket, item, p);
+            quote
         }))
     }
 

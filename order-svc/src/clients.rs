@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::{
     config::DependencyConfig,
     domain::{ItemId, Quantity, Quote},
+    price_book::Versioned,
 };
 
 /// Why a call got no usable answer.
@@ -214,15 +215,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct PricingClient(pub Dependency);
 
 impl PricingClient {
-    /// The item's current price, or `None` when it has none.
-    pub async fn quote(&self, item: &ItemId, request_id: &str) -> Result<Option<Quote>, CallError> {
+    /// The item's current price and its version, or `None` when it has none.
+    pub async fn quote(
+        &self,
+        item: &ItemId,
+        request_id: &str,
+    ) -> Result<Option<Versioned>, CallError> {
+        #[derive(serde::Deserialize)]
+        struct Price {
+            #[serde(flatten)]
+            quote: Quote,
+            version: u64,
+        }
         let answer = self
             .0
             .send(Method::GET, &format!("/price/{item}"), None, request_id)
             .await?;
         if answer.status == StatusCode::OK {
-            return serde_json::from_value(answer.body)
-                .map(Some)
+            return serde_json::from_value::<Price>(answer.body)
+                .map(|p| {
+                    Some(Versioned {
+                        quote: p.quote,
+                        version: p.version,
+                    })
+                })
                 .map_err(|e| unexpected(self.0.name, &e.to_string()));
         }
         match answer.problem() {

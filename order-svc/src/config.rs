@@ -55,6 +55,10 @@ pub struct OrderConfig {
     /// `OUTBOX_POLL_INTERVAL`: how often the relay looks for rows it was not told about
     /// (default `1s`).
     pub outbox_poll_interval: Duration,
+    /// `PRICE_BOOK_TTL`: the longest a price is taken from the price book before it is read
+    /// from pricing-svc again, even with no change announced (default `30s`; `0s` turns the
+    /// book off, and every order asks pricing-svc). See [`crate::price_book`].
+    pub price_book_ttl: Duration,
 }
 
 impl OrderConfig {
@@ -92,6 +96,7 @@ impl OrderConfig {
                 .positive_duration("STOCK_SYNC_INTERVAL", Duration::from_secs(1))?,
             outbox_poll_interval: env
                 .positive_duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(1))?,
+            price_book_ttl: env.duration_or("PRICE_BOOK_TTL", Duration::from_secs(30))?,
         })
     }
 }

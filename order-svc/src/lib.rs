@@ -7,6 +7,7 @@
 //! - [`domain`]: orders, requests and statuses.
 //! - [`clients`]: calls to pricing-svc and inventory-svc (timeouts, retries, circuit breakers).
 //! - [`checkout`]: the steps of placing and cancelling an order, and what undoes what.
+//! - [`price_book`]: the prices quoted lately, kept fresh by `price_changed` events.
 //! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
 //! - [`incarnation`]: this process's proof of life, so a key it claimed is taken over at once
 //!   when it dies.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod confirmations;
 pub mod domain;
 pub mod incarnation;
+pub mod price_book;
 pub mod routes;
 pub mod stock_sync;
 pub mod store;
@@ -39,6 +41,7 @@ use crate::{
     config::OrderConfig,
     confirmations::Confirmer,
     incarnation::Incarnation,
+    price_book::{PriceBook, PriceFeed},
     stock_sync::StockSync,
     store::OrderStore,
 };
@@ -63,6 +66,7 @@ pub struct Application {
     relay: OutboxRelay,
     stock_sync: StockSync,
     confirmer: Confirmer,
+    price_feed: PriceFeed,
     incarnation: Incarnation,
 }
 
@@ -80,9 +84,16 @@ impl Application {
             SERVICE,
         );
         let (confirmations, pending) = confirmations::channel();
+        let prices = Arc::new(PriceBook::new(config.price_book_ttl));
+        let price_feed = PriceFeed::new(
+            prices.clone(),
+            config.amqp.clone(),
+            format!("{SERVICE}-price-feed"),
+        );
         let checkout = Arc::new(Checkout {
             store: OrderStore::new(pool.clone()),
             pricing: PricingClient(Dependency::new("pricing-svc", &config.pricing)?),
+            prices,
             inventory: InventoryClient(Dependency::new("inventory-svc", &config.inventory)?),
             idempotency_wait: config.idempotency_wait,
             idempotency_stale_after: config.idempotency_stale_after,
@@ -117,6 +128,7 @@ impl Application {
             relay,
             stock_sync,
             confirmer,
+            price_feed,
             incarnation,
         })
     }
@@ -135,6 +147,7 @@ impl Application {
             vec![
                 platform::run::worker(move |t| self.stock_sync.run(t)),
                 platform::run::worker(move |t| self.confirmer.run(t)),
+                platform::run::worker(move |t| self.price_feed.run(t)),
                 platform::run::worker(move |t| self.incarnation.run(t)),
             ],
             platform::run::worker(move |t| self.relay.run(t)),

@@ -76,8 +76,10 @@ async fn orders_are_accepted_while_the_broker_is_away_and_announced_after() {
 
 #[tokio::test]
 async fn pricing_away_is_a_prompt_503_and_the_circuit_opens() {
+    // Without the price book, so every order asks pricing-svc (price_book.rs covers the book).
     let stack = spawn_stack_with(Options {
         proxy_pricing: true,
+        price_book_ttl: Some(Duration::ZERO),
         ..Options::default()
     })
     .await;

@@ -23,6 +23,8 @@ pub struct Options {
     pub hold: Option<Duration>,
     /// How often the stock sync runs (200 ms unless set).
     pub stock_sync_interval: Option<Duration>,
+    /// `PRICE_BOOK_TTL` (the default unless set; zero turns the price book off).
+    pub price_book_ttl: Option<Duration>,
 }
 
 pub struct Stack {
@@ -123,6 +125,9 @@ pub async fn spawn_stack_with(options: Options) -> Stack {
     ord.stock_sync_interval = options
         .stock_sync_interval
         .unwrap_or(Duration::from_millis(200));
+    if let Some(ttl) = options.price_book_ttl {
+        ord.price_book_ttl = ttl;
+    }
     ord.http.shutdown_timeout = Duration::from_secs(2);
     let order = order_svc::Application::build(ord).await.unwrap();
     let order_port = order.port();

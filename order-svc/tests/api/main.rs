@@ -8,5 +8,6 @@ mod flash_sale;
 mod helpers;
 mod idempotency;
 mod orders;
+mod price_book;
 mod stock_sync;
 mod validation;
