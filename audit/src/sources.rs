@@ -307,7 +307,7 @@ impl Sources {
 
     /// What waits in inventory's outbox streams.
     pub async fn inventory_outbox(&self) -> Result<OutboxBacklog, SourceError> {
-        let keys = self.stock.outbox_keys().await?;
+        let keys = self.stock.outbox_keys(None).await?;
         Ok(self.stock.outbox_backlog(&keys).await?)
     }
 

@@ -1,7 +1,7 @@
 //! inventory-svc's configuration: the shared sections plus its own variables, all read from the
 //! environment and validated before anything binds.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use platform::{
     config::{AdminToken, AmqpConfig, ConfigError, Env, HttpConfig, RedisConfig, ServiceConfig},
@@ -39,9 +39,16 @@ pub struct InventoryConfig {
     /// `HOLD_REAPER_INTERVAL`: how often expired holds are given back for items nobody touches
     /// (default `1s`; any touch of an item gives its expired holds back at once).
     pub reaper_interval: Duration,
+    /// `HOLD_REAPER_RATE`: the most items the reaper looks at per second (default `10000`), so
+    /// that a large catalog costs a bounded share of Redis and of this process: a pass over a
+    /// million items takes 100 s, at about a tenth of a core here and as much of Redis.
+    pub reaper_rate: NonZeroU32,
     /// `OUTBOX_SWEEP_INTERVAL`: how often the relay looks at every outbox stream, to publish
     /// events a crashed replica left behind (default `5s`; fresh events go out at once).
     pub outbox_sweep_interval: Duration,
+    /// `OUTBOX_SWEEP_RATE`: the most keys a sweep's SCAN looks at per second (default
+    /// `100000`): SCAN visits every key of the Redis, whatever its type or prefix.
+    pub outbox_sweep_rate: NonZeroU32,
     /// `REDIS_COMMAND_TIMEOUT`: how long one Redis call may take (default `2s`).
     pub redis_command_timeout: Duration,
 }
@@ -92,12 +99,20 @@ impl InventoryConfig {
             )?,
             reaper_interval: env
                 .positive_duration("HOLD_REAPER_INTERVAL", Duration::from_secs(1))?,
+            reaper_rate: positive_rate(env, "HOLD_REAPER_RATE", 10_000)?,
             outbox_sweep_interval: env
                 .positive_duration("OUTBOX_SWEEP_INTERVAL", Duration::from_secs(5))?,
+            outbox_sweep_rate: positive_rate(env, "OUTBOX_SWEEP_RATE", 100_000)?,
             redis_command_timeout: env
                 .positive_duration("REDIS_COMMAND_TIMEOUT", Duration::from_secs(2))?,
         })
     }
+}
+
+/// A rate per second from `var`: a whole number of at least 1.
+fn positive_rate(env: &Env<'_>, var: &str, default: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(env.or(var, default)?)
+        .ok_or_else(|| ConfigError::new(var, "must be at least 1"))
 }
 
 impl ServiceConfig for InventoryConfig {

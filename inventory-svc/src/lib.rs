@@ -79,8 +79,9 @@ impl Application {
             ConfirmingPublisher::new(config.amqp.clone(), format!("{SERVICE} relay")),
             signals,
             config.outbox_sweep_interval,
+            config.outbox_sweep_rate,
         );
-        let reaper = HoldReaper::new(store.clone(), config.reaper_interval);
+        let reaper = HoldReaper::new(store.clone(), config.reaper_interval, config.reaper_rate);
 
         // Readiness is Redis only: without it nothing works, while a broker outage only delays
         // events, which wait in the outbox streams.

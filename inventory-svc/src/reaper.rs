@@ -2,11 +2,16 @@
 //!
 //! Every script that touches an item first gives back that item's expired holds, so reserving
 //! never waits for the reaper; the reaper makes sure stock read from an idle item is also right
-//! within one interval. It walks the catalog index in pages, asks (in one pipeline per page)
-//! which items have a due hold, and runs `expire.lua` only for those. Several replicas may reap
-//! at once: the script is idempotent.
+//! within one pass. It walks the catalog index in pages, asks (in one pipeline per page) which
+//! items have a due hold, and runs `expire.lua` only for those. Several replicas may reap at
+//! once: the script is idempotent.
+//!
+//! A pass looks at no more than `HOLD_REAPER_RATE` items per second (10,000 by default), so a
+//! large catalog costs a bounded share of Redis and of this process instead of a core: a pass
+//! over a million items takes 100 s, and an idle item's expired hold is given back within
+//! `HOLD_REAPER_INTERVAL` or one such pass, whichever is longer.
 
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
@@ -19,27 +24,35 @@ const PAGE: usize = 500;
 pub struct HoldReaper {
     store: Arc<StockStore>,
     interval: Duration,
+    /// The shortest a page may take: [`PAGE`] items at the rate.
+    page_time: Duration,
 }
 
 impl HoldReaper {
-    /// A reaper that runs every `interval`.
-    pub fn new(store: Arc<StockStore>, interval: Duration) -> Self {
-        Self { store, interval }
+    /// A reaper that starts a pass every `interval` (or when the last one ends, if later),
+    /// looking at no more than `rate` items per second.
+    pub fn new(store: Arc<StockStore>, interval: Duration, rate: NonZeroU32) -> Self {
+        Self {
+            store,
+            interval,
+            page_time: Duration::from_secs_f64(PAGE as f64 / f64::from(rate.get())),
+        }
     }
 
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         platform::run::every(self.interval, &shutdown, || async {
-            if let Err(e) = self.pass().await {
+            if let Err(e) = self.pass(&shutdown).await {
                 tracing::warn!(error = %e, "hold reaper pass failed; will retry");
             }
         })
         .await;
     }
 
-    async fn pass(&self) -> Result<(), crate::store::StoreError> {
+    async fn pass(&self, shutdown: &CancellationToken) -> Result<(), crate::store::StoreError> {
         let mut after: Option<String> = None;
         loop {
+            let started = tokio::time::Instant::now();
             let ids = self.store.index_page(after.as_deref(), PAGE).await?;
             let Some(last) = ids.last().cloned() else {
                 return Ok(());
@@ -52,6 +65,10 @@ impl HoldReaper {
                 return Ok(());
             }
             after = Some(last);
+            let rest = self.page_time.saturating_sub(started.elapsed());
+            if !platform::shutdown::sleep(rest, shutdown).await {
+                return Ok(());
+            }
         }
     }
 }

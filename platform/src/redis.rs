@@ -183,6 +183,17 @@ impl Connection {
     /// Every key matching `pattern` (and of `kind`, e.g. `stream`, when given), by SCAN: on a
     /// cluster, on every primary in turn.
     pub async fn scan(&mut self, pattern: &str, kind: Option<&str>) -> RedisResult<Vec<String>> {
+        self.scan_paced(pattern, kind, &ScanPace::default()).await
+    }
+
+    /// [`Self::scan`] at `pace`: a walk over a large keyspace in the background that neither
+    /// takes Redis's whole core nor fails because the whole walk outlasts one call's timeout.
+    pub async fn scan_paced(
+        &mut self,
+        pattern: &str,
+        kind: Option<&str>,
+        pace: &ScanPace,
+    ) -> RedisResult<Vec<String>> {
         let scan = |cursor: u64| {
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(cursor)
@@ -200,24 +211,29 @@ impl Connection {
             ConnectionKind::Single(c) => {
                 let mut cursor = 0;
                 loop {
+                    let started = tokio::time::Instant::now();
                     let (next, batch): (u64, Vec<String>) =
-                        scan(cursor).query_async(&mut **c).await?;
+                        pace.round_trip(scan(cursor).query_async(&mut **c)).await?;
                     keys.extend(batch);
                     if next == 0 {
                         return Ok(keys);
                     }
                     cursor = next;
+                    pace.pause(started).await;
                 }
             }
             ConnectionKind::Cluster(c) => {
                 for (host, port) in primaries(c).await? {
                     let mut cursor = 0;
                     loop {
+                        let started = tokio::time::Instant::now();
                         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                             host: host.clone(),
                             port,
                         });
-                        let reply = c.route_command(scan(cursor), route).await?;
+                        let reply = pace
+                            .round_trip(c.route_command(scan(cursor), route))
+                            .await?;
                         let (next, batch): (u64, Vec<String>) =
                             FromRedisValue::from_redis_value(reply)?;
                         keys.extend(batch);
@@ -225,10 +241,48 @@ impl Connection {
                             break;
                         }
                         cursor = next;
+                        pace.pause(started).await;
                     }
                 }
                 Ok(keys)
             }
+        }
+    }
+}
+
+/// How fast [`Connection::scan_paced`] walks: at most `keys_per_second` keys looked at (each
+/// SCAN looks at about 1,000; `None`: as fast as Redis answers), and each SCAN answered within
+/// `timeout` (`None`: no limit of its own).
+#[derive(Debug, Clone, Default)]
+pub struct ScanPace {
+    /// The most keys looked at per second.
+    pub keys_per_second: Option<std::num::NonZeroU32>,
+    /// The longest one SCAN may take.
+    pub timeout: Option<Duration>,
+}
+
+impl ScanPace {
+    async fn round_trip<T>(
+        &self,
+        call: impl std::future::Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        let Some(limit) = self.timeout else {
+            return call.await;
+        };
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "SCAN timed out",
+                format!("no answer within {limit:?}"),
+            )))
+        })
+    }
+
+    /// Waits out the rest of one SCAN's share of a second, begun at `started`.
+    async fn pause(&self, started: tokio::time::Instant) {
+        if let Some(rate) = self.keys_per_second {
+            let share = Duration::from_secs_f64(SCAN_COUNT as f64 / f64::from(rate.get()));
+            tokio::time::sleep_until(started + share).await;
         }
     }
 }

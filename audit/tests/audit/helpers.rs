@@ -411,7 +411,7 @@ impl World {
     /// Publishes what the scripts put in the outbox streams (the relay's work), so they are
     /// empty again.
     pub async fn drain_outbox(&self) {
-        for key in self.store.outbox_keys().await.unwrap() {
+        for key in self.store.outbox_keys(None).await.unwrap() {
             let entries = self.store.read_outbox(&key, 10_000).await.unwrap();
             let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
             self.store.ack_outbox(&key, &ids).await.unwrap();

@@ -1,10 +1,13 @@
 //! The outbox streams: the signal that wakes the relay, and reading, acknowledging and measuring
 //! the events the scripts wrote.
 
-use std::time::Duration;
+use std::{num::NonZeroU32, time::Duration};
 
 use anyhow::Context as _;
-use platform::event::{Event, EventEnvelope, EventKind};
+use platform::{
+    event::{Event, EventEnvelope, EventKind},
+    redis::ScanPace,
+};
 use redis::AsyncCommands as _;
 use tokio::sync::mpsc;
 
@@ -43,14 +46,18 @@ impl StockStore {
     }
 
     /// Every outbox stream that currently exists (SCAN, on every primary of a cluster; for the
-    /// relay's sweep).
-    pub async fn outbox_keys(&self) -> Result<Vec<String>, StoreError> {
+    /// relay's sweep and the auditor), looking at no more than `rate` keys per second (`None`:
+    /// as fast as Redis answers), each SCAN within the command timeout.
+    pub async fn outbox_keys(&self, rate: Option<NonZeroU32>) -> Result<Vec<String>, StoreError> {
         let pattern = self.outbox_pattern();
-        self.with_timeout(async {
-            let mut conn = self.pool.get().await?;
-            Ok(conn.scan(&pattern, Some("stream")).await?)
-        })
-        .await
+        let pace = ScanPace {
+            keys_per_second: rate,
+            timeout: Some(self.settings.command_timeout),
+        };
+        let mut conn = self
+            .with_timeout(async { Ok(self.pool.get().await?) })
+            .await?;
+        Ok(conn.scan_paced(&pattern, Some("stream"), &pace).await?)
     }
 
     /// How many events wait in the given outbox streams, and how long the oldest has waited
