@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 
-.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins audit chaos load bench bench-inventory bench-orders bench-consumers bench-failover
+.PHONY: help up down status test lint fmt openapi schemathesis images push check-delivery check-chart check-ansible check-workflows check-jenkins audit chaos load bench bench-inventory bench-orders bench-consumers bench-failover bench-scale
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -84,3 +84,6 @@ bench-consumers: ## Events/s drained per consumer from a preloaded queue
 bench-failover: ## A Redis primary SIGKILLed under load: acknowledged reservations lost, failures, latency, with and without WAIT
 	@scripts/redis-cluster.sh start
 	@trap 'scripts/redis-cluster.sh stop' EXIT; cargo bench -p inventory-svc --bench failover
+
+bench-scale: ## POST /orders on the data as it is, then with SCALE_ITEMS (1M) items and SCALE_ORDERS (10M) orders bulk-loaded: both rates and p99s, the ratio, the data sizes; make up first
+	@scripts/bench/scale.sh
