@@ -82,30 +82,14 @@ async fn abandoned(tx: &Transaction<'_>, claim: &Row) -> Result<Option<&'static 
 
 /// Records the answer for a key, if this request still holds its claim (it is the fence that
 /// keeps a request whose claim was taken over from writing a second order for one key).
-pub(super) async fn finish_key(
-    tx: &Transaction<'_>,
-    keyed: Option<KeyedResponse<'_>>,
-) -> Result<Finished, DbError> {
-    let Some(k) = keyed else {
-        return Ok(Finished::Written);
-    };
-    let updated = tx
-        .execute(
-            "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 \
-             WHERE key = $1 AND order_id = $2 AND state = 'in_flight'",
-            &[
-                &k.key,
-                &k.order_id,
-                &i16::try_from(k.status).unwrap_or(500),
-                k.body,
-            ],
-        )
-        .await?;
-    Ok(if updated == 1 {
-        Finished::Written
-    } else {
-        Finished::ClaimLost
-    })
+/// The fenced `UPDATE` that records a keyed answer: `$1` key, `$2` order id, `$3` status, `$4`
+/// body. It matches only while the request (`$2`) still holds the key's claim.
+pub(super) const FINISH_KEY: &str = "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 \
+     WHERE key = $1 AND order_id = $2 AND state = 'in_flight'";
+
+/// The answer's status as stored.
+pub(super) fn stored_status(k: &KeyedResponse<'_>) -> i16 {
+    i16::try_from(k.status).unwrap_or(500)
 }
 
 impl OrderStore {
@@ -174,11 +158,23 @@ impl OrderStore {
 
     /// Remembers a final answer that wrote no order (e.g. 404, 422), if the claim still holds.
     pub async fn complete_key(&self, keyed: KeyedResponse<'_>) -> Result<Finished, DbError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let finished = finish_key(&tx, Some(keyed)).await?;
-        tx.commit().await?;
-        Ok(finished)
+        let client = self.pool.get().await?;
+        let updated = client
+            .execute(
+                FINISH_KEY,
+                &[
+                    &keyed.key,
+                    &keyed.order_id,
+                    &stored_status(&keyed),
+                    keyed.body,
+                ],
+            )
+            .await?;
+        Ok(if updated == 1 {
+            Finished::Written
+        } else {
+            Finished::ClaimLost
+        })
     }
 
     /// Forgets a key whose request (claimed with `order_id`) failed for a passing reason, so a
