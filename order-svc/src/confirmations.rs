@@ -25,8 +25,16 @@ use crate::{
     clients::{Settlement, ToSettle},
 };
 
-/// The most orders one confirm call and one mark carry.
-const BATCH: usize = 500;
+/// The most orders one confirm call and one mark carry: as many as inventory takes at once.
+const BATCH: usize = platform::reservation::MAX_BATCH;
+
+/// The most bytes one order adds to a confirm call's body: its entry with a UUID reservation id
+/// and one line with the longest item id (64) and quantity (20 digits), and a comma.
+const ENTRY_BYTES: usize = 180;
+const _: () = assert!(
+    BATCH * ENTRY_BYTES < platform::http::MAX_JSON_BODY,
+    "a full confirm batch must fit inventory's body limit"
+);
 
 /// Where requests hand the orders they wrote with their units held.
 #[derive(Clone)]

@@ -118,8 +118,10 @@ pub struct LinesRequest {
     pub lines: Vec<Line>,
 }
 
-/// The most reservations one batch settle may carry.
-pub const MAX_BATCH: usize = 1000;
+/// The most reservations one batch settle may carry (a batch of one-line reservations with
+/// UUID ids and the longest item ids stays under 36 KB, within every service's 64 KB body
+/// limit, `crate::http::MAX_JSON_BODY`).
+pub const MAX_BATCH: usize = 200;
 
 /// One reservation in a batch settle: its id and its lines, as reserved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
