@@ -29,10 +29,7 @@ use std::{
 };
 
 use futures::StreamExt as _;
-use lapin::{
-    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
+use lapin::{options::BasicConsumeOptions, types::FieldTable};
 use platform::{
     backoff::Backoff,
     config::AmqpConfig,
@@ -256,27 +253,12 @@ impl PriceFeed {
     async fn follow(&self, backoff: &mut Backoff) -> anyhow::Result<()> {
         let conn = platform::amqp::connect(&self.amqp.url, &self.name).await?;
         let channel = conn.create_channel().await?;
-        platform::amqp::declare_events_exchange(&channel, &self.amqp.exchange).await?;
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                self.amqp.exchange.as_str().into(),
-                EventKind::PriceChanged.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let queue = platform::amqp::exclusive_events_queue(
+            &channel,
+            &self.amqp.exchange,
+            EventKind::PriceChanged.as_str(),
+        )
+        .await?;
         // A cache: nothing to redo after a crash, so the broker may forget a delivery at once.
         let mut deliveries = channel
             .basic_consume(

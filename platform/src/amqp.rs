@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
     options::{
-        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+        QueueDeclareOptions,
     },
     protocol::{AMQPErrorKind, AMQPSoftError},
     types::FieldTable,
@@ -53,6 +54,40 @@ pub async fn declare_events_exchange(channel: &Channel, exchange: &str) -> anyho
         )
         .await
         .with_context(|| format!("cannot declare exchange {exchange}"))
+}
+
+/// Declares the events exchange, then a queue of this connection's own (server-named, exclusive,
+/// auto-delete: gone with the connection) bound to it with `routing_key` (`#`: every event):
+/// how a process follows events it needs only while it runs (a tap, a cache).
+pub async fn exclusive_events_queue(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+) -> anyhow::Result<lapin::Queue> {
+    declare_events_exchange(channel, exchange).await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .context("cannot declare an exclusive queue")?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("cannot bind a queue to {exchange} with {routing_key}"))?;
+    Ok(queue)
 }
 
 /// A new channel on `conn` in confirm mode: every publish on it is answered by the broker's

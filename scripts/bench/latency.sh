@@ -57,10 +57,7 @@ timeout=${BENCH_RATE_TIMEOUT:-10s}
 curl -fsS "$gw/healthz" >/dev/null || { say "no gateway at $gw: start the stack first (make up)"; exit 1; }
 
 item="bench-rate-$(date +%s)"
-curl -fsS -o /dev/null -X POST "$gw/items" -H "Authorization: Bearer $ADMIN_TOKEN" \
-  -H 'Content-Type: application/json' -d "{\"id\":\"$item\",\"name\":\"Bench\",\"stock\":1000000000,\"low_stock_threshold\":0}"
-curl -fsS -o /dev/null -X PUT "$gw/price/$item" -H "Authorization: Bearer $ADMIN_TOKEN" \
-  -H 'Content-Type: application/json' -d '{"price_cents":100,"currency":"EUR"}'
+bench_item "$gw" "$item"
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$report"' EXIT
 

@@ -66,6 +66,15 @@ pg_admin() {
 port_taken() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # A wrk script that POSTs one order for one unit of `item` (a file the caller removes).
+# Creates `item` through the gateway `gw` (admin): stock for any run (a billion units, no
+# low-stock threshold) and a price, so every order for one unit of it is a 201.
+bench_item() { # gw item
+  curl -fsS -o /dev/null -X POST "$1/items" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"id\":\"$2\",\"name\":\"Bench\",\"stock\":1000000000,\"low_stock_threshold\":0}"
+  curl -fsS -o /dev/null -X PUT "$1/price/$2" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d '{"price_cents":100,"currency":"EUR"}'
+}
+
 wrk_order_script() { # item file
   cat >"$2" <<LUA
 wrk.method = "POST"

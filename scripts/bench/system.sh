@@ -22,10 +22,7 @@ levels=${BENCH_LEVELS:-8 16 32 64 128}
 curl -fsS "$gw/healthz" >/dev/null || { say "no gateway at $gw: start the stack first (make up)"; exit 1; }
 
 item="bench-$(date +%s)"
-curl -fsS -o /dev/null -X POST "$gw/items" -H "Authorization: Bearer $ADMIN_TOKEN" \
-  -H 'Content-Type: application/json' -d "{\"id\":\"$item\",\"name\":\"Bench\",\"stock\":1000000000,\"low_stock_threshold\":0}"
-curl -fsS -o /dev/null -X PUT "$gw/price/$item" -H "Authorization: Bearer $ADMIN_TOKEN" \
-  -H 'Content-Type: application/json' -d '{"price_cents":100,"currency":"EUR"}'
+bench_item "$gw" "$item"
 script=$(mktemp --suffix=.lua)
 trap 'rm -f "$script"' EXIT
 wrk_order_script "$item" "$script"

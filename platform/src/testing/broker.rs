@@ -6,10 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt as _;
 use lapin::{
-    options::{
-        BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions,
-        QueueDeclareOptions,
-    },
+    options::{BasicAckOptions, BasicConsumeOptions, ExchangeDeleteOptions},
     types::FieldTable,
 };
 use tokio_util::sync::CancellationToken;
@@ -99,30 +96,9 @@ impl EventTap {
     pub async fn bind(amqp: &AmqpConfig) -> Self {
         let conn = crate::amqp::connect(&amqp.url, "test-tap").await.unwrap();
         let ch = conn.create_channel().await.unwrap();
-        crate::amqp::declare_events_exchange(&ch, &amqp.exchange)
+        let queue = crate::amqp::exclusive_events_queue(&ch, &amqp.exchange, "#")
             .await
             .unwrap();
-        let queue = ch
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        ch.queue_bind(
-            queue.name().clone(),
-            amqp.exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
         let mut consumer = ch
             .basic_consume(
                 queue.name().clone(),
