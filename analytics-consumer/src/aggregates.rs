@@ -217,6 +217,7 @@ mod tests {
             reserved: 0,
             threshold: 5,
             version,
+            changes: 1,
         })
     }
 

@@ -78,6 +78,7 @@ fn one_of_each() -> Vec<Event> {
             reserved: 2,
             threshold: 10,
             version: 7,
+            changes: 2,
         }),
         Event::ItemRemoved(ItemRemoved {
             item_id: item(),

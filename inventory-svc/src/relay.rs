@@ -3,6 +3,9 @@
 //!
 //! Fresh events go out at once: the store signals which stream got one. A periodic sweep over
 //! every outbox stream (SCAN) publishes what a crashed process or another replica left behind.
+//! A run of `stock_changed` of one reason, one after the other in a batch read from a stream,
+//! is published as one event ([`coalesce`], docs/decisions/0022): under a flash sale a batch
+//! holds many `reserved` changes of one item, and consumers keep only the newest values.
 //! The sweep runs beside the relay, not in its loop, and its SCAN looks at no more than
 //! `OUTBOX_SWEEP_RATE` keys per second: SCAN visits every key of the Redis, so on a large
 //! keyspace an unpaced sweep would take a good part of Redis's core and, inside the loop, hold
@@ -14,7 +17,11 @@
 
 use std::{collections::BTreeSet, num::NonZeroU32, sync::Arc, time::Duration};
 
-use platform::{amqp::ConfirmingPublisher, backoff::Backoff};
+use platform::{
+    amqp::ConfirmingPublisher,
+    backoff::Backoff,
+    event::{Event, EventEnvelope, StockChanged},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -167,13 +174,157 @@ impl OutboxRelay {
                 return Ok(());
             }
             let (ids, events): (Vec<String>, Vec<_>) = batch.into_iter().unzip();
+            let read = events.len();
+            let events = coalesce(events);
             self.publisher.publish_all(&events).await?;
             self.store.ack_outbox(key, &ids).await?;
             metrics::counter!("outbox_published_total", "service" => SERVICE)
                 .increment(events.len() as u64);
+            metrics::counter!("inventory_events_coalesced_total")
+                .increment((read - events.len()) as u64);
             if ids.len() < BATCH {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Publishes each run of `stock_changed` of one item and one reason, one after the other, as one
+/// event: the last one's envelope (its `event_id`, so a republished batch is still deduplicated)
+/// and values after the change, with `delta` and `changes` summed. Every other event, and the
+/// order of all of them, is left as it is; an event that does not decode is passed on as read.
+pub fn coalesce(events: Vec<EventEnvelope>) -> Vec<EventEnvelope> {
+    let mut out: Vec<(EventEnvelope, Option<StockChanged>)> = Vec::with_capacity(events.len());
+    for event in events {
+        let change = match event.decode() {
+            Ok(Event::StockChanged(change)) => Some(change),
+            _ => None,
+        };
+        if let (Some(next), Some((last, Some(run)))) = (&change, out.last_mut())
+            && run.item_id == next.item_id
+            && run.reason == next.reason
+        {
+            let merged = StockChanged {
+                delta: run.delta + next.delta,
+                changes: run.changes + next.changes,
+                ..next.clone()
+            };
+            if let Ok(data) = serde_json::to_value(&merged) {
+                *last = EventEnvelope { data, ..event };
+                *run = merged;
+                continue;
+            }
+        }
+        out.push((event, change));
+    }
+    out.into_iter().map(|(event, _)| event).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use chrono::Utc;
+    use platform::{
+        contract::ItemId,
+        event::{Event, LowStock, StockChangeReason},
+    };
+
+    use super::*;
+
+    fn change(
+        item: &str,
+        reason: StockChangeReason,
+        delta: i64,
+        stock: u64,
+        version: u64,
+    ) -> EventEnvelope {
+        let event = Event::StockChanged(StockChanged {
+            item_id: ItemId::parse(item).unwrap(),
+            name: item.to_owned(),
+            reason,
+            delta,
+            stock,
+            reserved: 0,
+            threshold: 5,
+            version,
+            changes: 1,
+        });
+        EventEnvelope::new(&event, SERVICE, Utc::now())
+    }
+
+    fn low(item: &str, stock: u64, version: u64) -> EventEnvelope {
+        let event = Event::LowStock(LowStock {
+            item_id: ItemId::parse(item).unwrap(),
+            name: item.to_owned(),
+            stock,
+            threshold: 5,
+            version,
+        });
+        EventEnvelope::new(&event, SERVICE, Utc::now())
+    }
+
+    fn changed(e: &EventEnvelope) -> StockChanged {
+        match e.decode().unwrap() {
+            Event::StockChanged(c) => c,
+            other => panic!("not a stock_changed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_run_of_one_reason_becomes_one_event_with_the_last_values_and_the_summed_delta() {
+        use StockChangeReason::{Released, Reserved};
+        let events = vec![
+            change("a", Reserved, -1, 9, 2),
+            change("a", Reserved, -2, 7, 3),
+            change("a", Reserved, -1, 6, 4),
+            change("a", Released, 2, 8, 5),
+            change("a", Reserved, -1, 7, 6),
+        ];
+        let last_reserved_id = events[2].event_id;
+        let out = coalesce(events);
+        assert_eq!(out.len(), 3, "reserved ×3, released, reserved");
+        let first = changed(&out[0]);
+        assert_eq!(
+            (first.delta, first.stock, first.version, first.changes),
+            (-4, 6, 4, 3)
+        );
+        assert_eq!(
+            out[0].event_id, last_reserved_id,
+            "the last change's envelope"
+        );
+        assert_eq!(out[0].data["changes"], 3);
+        let second = changed(&out[1]);
+        assert_eq!(
+            (second.reason, second.delta, second.changes),
+            (Released, 2, 1)
+        );
+        assert!(
+            out[1].data.get("changes").is_none(),
+            "a lone change is published as read"
+        );
+        assert_eq!(changed(&out[2]).version, 6);
+    }
+
+    #[test]
+    fn other_events_and_other_items_break_a_run_and_keep_their_place() {
+        use StockChangeReason::Reserved;
+        let events = vec![
+            change("a", Reserved, -1, 6, 2),
+            low("a", 4, 3),
+            change("a", Reserved, -2, 4, 3),
+            change("b", Reserved, -1, 9, 2),
+            change("a", Reserved, -1, 3, 4),
+        ];
+        let kinds: Vec<String> = events.iter().map(|e| e.kind.clone()).collect();
+        let out = coalesce(events);
+        assert_eq!(
+            out.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
+            kinds
+        );
+        assert!(
+            out.iter()
+                .filter(|e| e.kind == "stock_changed")
+                .all(|e| changed(e).changes == 1)
+        );
     }
 }

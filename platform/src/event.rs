@@ -228,6 +228,20 @@ pub struct StockChanged {
     pub threshold: u64,
     /// The item's version, raised by every change: apply an event only over an older one.
     pub version: u64,
+    /// How many changes of the same reason, one after the other, this event stands for (absent:
+    /// one). inventory's relay sends a run of them that it publishes together as one event:
+    /// the values after the last, `delta` their sum (docs/decisions/0022).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub changes: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// `low_stock`: available stock fell below the threshold.
