@@ -43,7 +43,7 @@ async fn the_same_event_delivered_twice_takes_effect_once() {
 
 #[tokio::test]
 async fn a_consumer_killed_mid_batch_and_restarted_counts_every_event_once() {
-    const EVENTS: usize = 2000;
+    const EVENTS: usize = 10_000;
     let amqp = testing::amqp_config();
     let place = Place::new(&amqp).await;
     let proxy = TcpProxy::start(socket_addr_of(&amqp.url)).await;
@@ -51,7 +51,12 @@ async fn a_consumer_killed_mid_batch_and_restarted_counts_every_event_once() {
     let events: Vec<_> = (0..EVENTS)
         .map(|_| order_event("order_created", day(5), day(5), 100, "EUR"))
         .collect();
-    publish(&amqp, &events).await;
+    // Published beside the consumer, not before it: a batching consumer drains thousands of
+    // events a second, and would have finished a backlog published first before the kill.
+    let publishing = {
+        let amqp = amqp.clone();
+        tokio::spawn(async move { publish(&amqp, &events).await })
+    };
     assert!(
         eventually(Duration::from_secs(30), || async {
             confirmed(&first, "2026-11-05").await > 200
@@ -67,6 +72,7 @@ async fn a_consumer_killed_mid_batch_and_restarted_counts_every_event_once() {
         (seen_before as usize) < EVENTS,
         "the kill came too late to prove anything"
     );
+    publishing.await.unwrap();
 
     let second = spawn_consumer(&place, None).await;
     assert!(
