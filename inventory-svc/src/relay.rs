@@ -20,7 +20,7 @@ use std::{collections::BTreeSet, num::NonZeroU32, sync::Arc, time::Duration};
 use platform::{
     amqp::ConfirmingPublisher,
     backoff::Backoff,
-    event::{Event, EventEnvelope, StockChanged},
+    event::{Event, EventEnvelope, EventKind, StockChanged},
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -194,30 +194,40 @@ impl OutboxRelay {
 /// and values after the change, with `delta` and `changes` summed. Every other event, and the
 /// order of all of them, is left as it is; an event that does not decode is passed on as read.
 pub fn coalesce(events: Vec<EventEnvelope>) -> Vec<EventEnvelope> {
+    // Each event to publish, with the run of changes it closes (for a `stock_changed`).
     let mut out: Vec<(EventEnvelope, Option<StockChanged>)> = Vec::with_capacity(events.len());
     for event in events {
-        let change = match event.decode() {
-            Ok(Event::StockChanged(change)) => Some(change),
+        let change = match (event.kind == EventKind::StockChanged.as_str()).then(|| event.decode())
+        {
+            Some(Ok(Event::StockChanged(change))) => Some(change),
             _ => None,
         };
         if let (Some(next), Some((last, Some(run)))) = (&change, out.last_mut())
             && run.item_id == next.item_id
             && run.reason == next.reason
         {
-            let merged = StockChanged {
+            *run = StockChanged {
                 delta: run.delta + next.delta,
                 changes: run.changes + next.changes,
                 ..next.clone()
             };
-            if let Ok(data) = serde_json::to_value(&merged) {
-                *last = EventEnvelope { data, ..event };
-                *run = merged;
-                continue;
-            }
+            *last = event;
+            continue;
         }
         out.push((event, change));
     }
-    out.into_iter().map(|(event, _)| event).collect()
+    out.into_iter()
+        .map(|(mut event, run)| {
+            // A folded run's values, written once per run; a lone change goes out as read.
+            // Invariant: a struct of strings and numbers always serializes.
+            if let Some(run) = run.filter(|r| r.changes > 1)
+                && let Ok(data) = serde_json::to_value(&run)
+            {
+                event.data = data;
+            }
+            event
+        })
+        .collect()
 }
 
 #[cfg(test)]
