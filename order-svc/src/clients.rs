@@ -423,10 +423,15 @@ impl InventoryClient {
         if !answer.status.is_success() {
             return Err(answer.unexpected(self.0.name));
         }
-        let view: SettleBatchView = serde_json::from_value(answer.body.clone())
+        let view: SettleBatchView = serde_json::from_value(answer.body)
             .map_err(|e| unexpected(self.0.name, &e.to_string()))?;
         if view.results.len() != orders.len() {
-            return Err(answer.unexpected(self.0.name));
+            let counts = format!(
+                "{} results for {} reservations",
+                view.results.len(),
+                orders.len()
+            );
+            return Err(unexpected(self.0.name, &counts));
         }
         Ok(view
             .results

@@ -119,11 +119,6 @@ impl PriceBook {
         }
     }
 
-    /// Whether the feed is bound (the book answers).
-    pub fn is_bound(&self) -> bool {
-        self.read().bound.is_some()
-    }
-
     /// Keeps a price read from pricing-svc with `ticket`, unless the feed was not bound the
     /// whole time, the book already has this version or a newer one, or (for an item it does
     /// not hold) a change it could not place came in meanwhile.
