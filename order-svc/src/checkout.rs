@@ -35,8 +35,9 @@ use uuid::Uuid;
 use crate::{
     clients::{CallError, InventoryClient, PricingClient, Reservation, Settlement, ToSettle},
     domain::{ItemId, Order, OrderRequest, OrderStatus, Quote},
+    group_commit::GroupCommit,
     price_book::PriceBook,
-    store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
+    store::{Finished, KeyClaim, KeyedAnswer, KeyedResponse, NewOrder, OrderStore, StockState},
 };
 
 /// An answer to `POST /orders`: its status, body and the order it is about (for `Location`).
@@ -73,6 +74,8 @@ enum Attempt {
 pub struct Checkout {
     /// Orders in Postgres.
     pub store: OrderStore,
+    /// Writes new orders, together with those written at the same moment.
+    pub writes: GroupCommit,
     /// pricing-svc.
     pub pricing: PricingClient,
     /// The prices quoted lately, kept fresh by `price_changed`.
@@ -250,17 +253,20 @@ impl Checkout {
         }
 
         let body = serde_json::to_value(&order).map_err(|e| Problem::internal(&e.into()))?;
-        let keyed = key.map(|k| KeyedResponse {
-            key: k,
-            order_id,
+        let keyed = key.map(|k| KeyedAnswer {
+            key: k.to_owned(),
             status: StatusCode::CREATED.as_u16(),
-            body: &body,
+            body: body.clone(),
         });
-        match self
-            .store
-            .insert(&order, StockState::PendingConfirm, keyed)
-            .await
-        {
+        let written = self
+            .writes
+            .write(NewOrder {
+                order,
+                stock: StockState::PendingConfirm,
+                keyed,
+            })
+            .await;
+        match written {
             Ok(Finished::Written) => {}
             Ok(Finished::ClaimLost) => {
                 tracing::warn!(%order_id, "the Idempotency-Key was taken over meanwhile; giving back this attempt's stock");
@@ -347,13 +353,19 @@ impl Checkout {
         .with("available", available)
         .with("requested", order.quantity);
         let placed = Placed::problem(&problem, Some(order.id));
-        let keyed = key.map(|k| KeyedResponse {
-            key: k,
-            order_id: order.id,
+        let keyed = key.map(|k| KeyedAnswer {
+            key: k.to_owned(),
             status: placed.status.as_u16(),
-            body: &placed.body,
+            body: placed.body.clone(),
         });
-        let finished = self.store.insert(&order, StockState::None, keyed).await?;
+        let finished = self
+            .writes
+            .write(NewOrder {
+                order,
+                stock: StockState::None,
+                keyed,
+            })
+            .await?;
         if finished == Finished::ClaimLost {
             return Ok(Attempt::Superseded);
         }

@@ -9,6 +9,8 @@
 //! - [`checkout`]: the steps of placing and cancelling an order, and what undoes what.
 //! - [`price_book`]: the prices quoted lately, kept fresh by `price_changed` events.
 //! - [`store`]: Postgres (orders, idempotency keys, outbox rows).
+//! - [`group_commit`]: writes the orders of concurrent requests together, one statement and one
+//!   commit for all of them.
 //! - [`incarnation`]: this process's proof of life, so a key it claimed is taken over at once
 //!   when it dies.
 //! - [`confirmations`]: confirms the holds of written orders and marks them `committed`, in
@@ -23,6 +25,7 @@ pub mod clients;
 pub mod config;
 pub mod confirmations;
 pub mod domain;
+pub mod group_commit;
 pub mod incarnation;
 pub mod price_book;
 pub mod routes;
@@ -40,6 +43,7 @@ use crate::{
     clients::{Dependency, InventoryClient, PricingClient},
     config::OrderConfig,
     confirmations::Confirmer,
+    group_commit::Committer,
     incarnation::Incarnation,
     price_book::{PriceBook, PriceFeed},
     stock_sync::StockSync,
@@ -66,6 +70,7 @@ pub struct Application {
     relay: OutboxRelay,
     stock_sync: StockSync,
     confirmer: Confirmer,
+    committer: Committer,
     price_feed: PriceFeed,
     incarnation: Incarnation,
 }
@@ -90,8 +95,11 @@ impl Application {
             config.amqp.clone(),
             format!("{SERVICE}-price-feed"),
         );
+        let store = OrderStore::new(pool.clone());
+        let (writes, committer) = group_commit::channel(store.clone());
         let checkout = Arc::new(Checkout {
-            store: OrderStore::new(pool.clone()),
+            store,
+            writes,
             pricing: PricingClient(Dependency::new("pricing-svc", &config.pricing)?),
             prices,
             inventory: InventoryClient(Dependency::new("inventory-svc", &config.inventory)?),
@@ -128,6 +136,7 @@ impl Application {
             relay,
             stock_sync,
             confirmer,
+            committer,
             price_feed,
             incarnation,
         })
@@ -147,6 +156,7 @@ impl Application {
             vec![
                 platform::run::worker(move |t| self.stock_sync.run(t)),
                 platform::run::worker(move |t| self.confirmer.run(t)),
+                platform::run::worker(move |t| self.committer.run(t)),
                 platform::run::worker(move |t| self.price_feed.run(t)),
                 platform::run::worker(move |t| self.incarnation.run(t)),
             ],

@@ -36,6 +36,9 @@ const BATCH: i64 = 200;
 /// How long the final drain may take on shutdown; what is left goes out after the next start.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
+/// The columns an event fills in an outbox row, for a statement that writes rows itself.
+pub const COLUMNS: &str = "event_id, kind, occurred_at, source, data";
+
 /// Writes `event` to the outbox inside the caller's transaction (a statement prepared once per
 /// pooled connection).
 pub async fn enqueue(
@@ -43,9 +46,9 @@ pub async fn enqueue(
     event: &EventEnvelope,
 ) -> Result<(), tokio_postgres::Error> {
     let statement = tx
-        .prepare_cached(
-            "INSERT INTO outbox (event_id, kind, occurred_at, source, data) VALUES ($1, $2, $3, $4, $5)",
-        )
+        .prepare_cached(&format!(
+            "INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+        ))
         .await?;
     tx.execute(
         &statement,

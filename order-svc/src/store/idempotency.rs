@@ -87,9 +87,17 @@ async fn abandoned(tx: &Transaction<'_>, claim: &Row) -> Result<Option<&'static 
 pub(super) const FINISH_KEY: &str = "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4 \
      WHERE key = $1 AND order_id = $2 AND state = 'in_flight'";
 
+/// [`FINISH_KEY`] for many orders at once, as a CTE over the `input` rows of
+/// `OrderStore::insert_many` (`key`, `id`, `response_status`, `response_body`): each key whose
+/// claim its order still holds records its answer, and the ids of those orders come back.
+pub(super) const FINISH_KEYS: &str = "UPDATE idempotency_keys k SET state = 'done', \
+     response_status = i.response_status, response_body = i.response_body \
+     FROM input i WHERE k.key = i.key AND k.order_id = i.id AND k.state = 'in_flight' \
+     RETURNING k.order_id";
+
 /// The answer's status as stored.
-pub(super) fn stored_status(k: &KeyedResponse<'_>) -> i16 {
-    i16::try_from(k.status).unwrap_or(500)
+pub(super) fn stored_status(status: u16) -> i16 {
+    i16::try_from(status).unwrap_or(500)
 }
 
 impl OrderStore {
@@ -165,7 +173,7 @@ impl OrderStore {
                 &[
                     &keyed.key,
                     &keyed.order_id,
-                    &stored_status(&keyed),
+                    &stored_status(keyed.status),
                     keyed.body,
                 ],
             )

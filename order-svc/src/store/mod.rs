@@ -23,7 +23,7 @@ use platform::{
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use self::idempotency::{FINISH_KEY, stored_status};
+use self::idempotency::{FINISH_KEYS, stored_status};
 pub use self::{
     idempotency::{Finished, KeyClaim, KeyedResponse},
     stock_sync::{StockLease, StockOutcome, StockTask},
@@ -69,6 +69,7 @@ impl StockState {
 }
 
 /// Orders in Postgres.
+#[derive(Clone)]
 pub struct OrderStore {
     pool: Pool,
 }
@@ -115,23 +116,62 @@ pub fn order_event(order: &Order) -> EventEnvelope {
     EventEnvelope::new(&event, crate::SERVICE, order.updated_at)
 }
 
-/// A new order, its outbox row and, for a keyed request, its answer, as one statement. The
-/// key's fenced `UPDATE` ([`FINISH_KEY`], `$1`–`$4`) runs first; the order (`$2`, `$5`–`$14`)
-/// is inserted only when there is no key (`$1` null) or the fence matched, and its outbox row
-/// (`$15`–`$19`) only with the order. One statement is one transaction: all or nothing, in
-/// one round trip instead of `BEGIN`, three statements and `COMMIT`.
-static INSERT_ORDER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// A new order to write: confirmed (its units held) or rejected, and for a keyed request the
+/// answer its key replays.
+#[derive(Debug)]
+pub struct NewOrder {
+    /// The order.
+    pub order: Order,
+    /// Where its units stand.
+    pub stock: StockState,
+    /// The request's key, claimed with the order's id, and the answer to record for it.
+    pub keyed: Option<KeyedAnswer>,
+}
+
+/// The answer a keyed request records with its order.
+#[derive(Debug)]
+pub struct KeyedAnswer {
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: serde_json::Value,
+}
+
+/// New orders, their outbox rows and their keyed answers, as one statement over arrays (one
+/// element per order, `$1`–`$19`). The keys' fence ([`FINISH_KEYS`]) runs first; an order is
+/// inserted only when it has no key or its fence matched, and its outbox row only with it; the
+/// ids of the orders written come back. One statement is one transaction: all or nothing, in
+/// one round trip, however many orders it carries.
+static INSERT_ORDERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH fence AS ({FINISH_KEY} RETURNING 1), \
+        "WITH input AS ( \
+           SELECT * FROM unnest($1::text[], $2::uuid[], $3::int2[], $4::jsonb[], $5::text[], \
+             $6::int4[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], \
+             $12::timestamptz[], $13::timestamptz[], $14::text[], $15::uuid[], $16::text[], \
+             $17::timestamptz[], $18::text[], $19::jsonb[]) WITH ORDINALITY \
+           AS i(key, id, response_status, response_body, item_id, quantity, status, \
+             unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock, \
+             event_id, kind, occurred_at, source, data, n)), \
+         fence AS ({FINISH_KEYS}), \
          written AS ( \
-           INSERT INTO orders (id, item_id, quantity, status, unit_price_cents, total_cents, currency, reason, created_at, updated_at, stock) \
-           SELECT $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-           WHERE $1::text IS NULL OR EXISTS (SELECT 1 FROM fence) \
-           RETURNING id) \
-         INSERT INTO outbox (event_id, kind, occurred_at, source, data) \
-         SELECT $15, $16, $17, $18, $19 FROM written"
+           INSERT INTO orders ({ORDER_COLUMNS}) \
+           SELECT {ORDER_COLUMNS} FROM input \
+           WHERE key IS NULL OR id IN (SELECT order_id FROM fence) ORDER BY n \
+           RETURNING id), \
+         announced AS ( \
+           INSERT INTO outbox ({OUTBOX_COLUMNS}) \
+           SELECT {OUTBOX_COLUMNS} FROM input WHERE id IN (SELECT id FROM written) ORDER BY n) \
+         SELECT id FROM written",
+        OUTBOX_COLUMNS = outbox::COLUMNS,
     )
 });
+
+/// One column of [`INSERT_ORDERS`]'s input: `f` of each order.
+fn column<'a, T>(orders: &'a [NewOrder], f: impl Fn(&'a NewOrder) -> T) -> Vec<T> {
+    orders.iter().map(f).collect()
+}
 
 impl OrderStore {
     /// A store over `pool`.
@@ -144,54 +184,83 @@ impl OrderStore {
         &self.pool
     }
 
-    /// Writes a new order (confirmed or rejected), its event, and the keyed response, in one
-    /// statement, so in one transaction and one round trip ([`INSERT_ORDER`]); nothing at all
-    /// when the key's claim was lost.
-    pub async fn insert(
-        &self,
-        order: &Order,
-        stock: StockState,
-        keyed: Option<KeyedResponse<'_>>,
-    ) -> Result<Finished, DbError> {
+    /// Writes new orders, their events and their keyed answers in one statement
+    /// ([`INSERT_ORDERS`]), so in one transaction and one round trip; for each order, in order,
+    /// whether it was written or its key's claim was lost (then nothing of it was written).
+    pub async fn insert_many(&self, orders: &[NewOrder]) -> Result<Vec<Finished>, DbError> {
+        let events: Vec<_> = orders.iter().map(|o| order_event(&o.order)).collect();
+        let quantities = orders
+            .iter()
+            .map(|o| i32::try_from(o.order.quantity))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::from)?;
+        let keys: Vec<Option<&str>> = column(orders, |o| o.keyed.as_ref().map(|k| k.key.as_str()));
+        let ids: Vec<Uuid> = column(orders, |o| o.order.id);
+        let statuses: Vec<Option<i16>> = column(orders, |o| {
+            o.keyed.as_ref().map(|k| stored_status(k.status))
+        });
+        let bodies: Vec<Option<&serde_json::Value>> =
+            column(orders, |o| o.keyed.as_ref().map(|k| &k.body));
+        let items: Vec<&str> = column(orders, |o| o.order.item_id.as_str());
+        let order_statuses: Vec<&str> = column(orders, |o| o.order.status.as_str());
+        let unit_prices: Vec<i64> = column(orders, |o| o.order.unit_price_cents as i64);
+        let totals: Vec<i64> = column(orders, |o| o.order.total_cents as i64);
+        let currencies: Vec<&str> = column(orders, |o| o.order.currency.as_str());
+        let reasons: Vec<Option<&str>> = column(orders, |o| o.order.reason.as_deref());
+        let created: Vec<_> = column(orders, |o| o.order.created_at);
+        let updated: Vec<_> = column(orders, |o| o.order.updated_at);
+        let stocks: Vec<&str> = column(orders, |o| o.stock.as_str());
+        let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let occurred: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
+        let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+        let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+
         let client = self.pool.get().await?;
-        let quantity = i32::try_from(order.quantity).map_err(anyhow::Error::from)?;
-        let event = order_event(order);
-        let statement = client.prepare_cached(&INSERT_ORDER).await?;
-        let (key, status, body) = match &keyed {
-            Some(k) => (Some(k.key), Some(stored_status(k)), Some(k.body)),
-            None => (None, None, None),
-        };
-        let written = client
-            .execute(
+        let statement = client.prepare_cached(&INSERT_ORDERS).await?;
+        let rows = client
+            .query(
                 &statement,
                 &[
-                    &key,
-                    &order.id,
-                    &status,
-                    &body,
-                    &order.item_id.as_str(),
-                    &quantity,
-                    &order.status.as_str(),
-                    &(order.unit_price_cents as i64),
-                    &(order.total_cents as i64),
-                    &order.currency,
-                    &order.reason,
-                    &order.created_at,
-                    &order.updated_at,
-                    &stock.as_str(),
-                    &event.event_id,
-                    &event.kind,
-                    &event.occurred_at,
-                    &event.source,
-                    &event.data,
+                    &keys,
+                    &ids,
+                    &statuses,
+                    &bodies,
+                    &items,
+                    &quantities,
+                    &order_statuses,
+                    &unit_prices,
+                    &totals,
+                    &currencies,
+                    &reasons,
+                    &created,
+                    &updated,
+                    &stocks,
+                    &event_ids,
+                    &kinds,
+                    &occurred,
+                    &sources,
+                    &data,
                 ],
             )
             .await?;
-        Ok(if written == 1 {
-            Finished::Written
-        } else {
-            Finished::ClaimLost
-        })
+        let written: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                if written.contains(id) {
+                    Finished::Written
+                } else {
+                    Finished::ClaimLost
+                }
+            })
+            .collect())
+    }
+
+    /// Writes one new order, as [`Self::insert_many`] does.
+    pub async fn insert(&self, order: &NewOrder) -> Result<Finished, DbError> {
+        let finished = self.insert_many(std::slice::from_ref(order)).await?;
+        Ok(finished[0])
     }
 
     /// One order.

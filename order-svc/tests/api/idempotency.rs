@@ -7,7 +7,7 @@ use std::{
 
 use order_svc::{
     domain::{Order, OrderStatus},
-    store::{Finished, KeyClaim, KeyedResponse, OrderStore, StockState},
+    store::{Finished, KeyClaim, KeyedAnswer, NewOrder, OrderStore, StockState},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -227,10 +227,12 @@ async fn a_request_whose_key_was_taken_over_writes_nothing() {
     };
     assert_eq!(previous, Some(first));
 
-    // The first request, still running after all, tries to record its order: refused.
+    // The first request, still running after all, tries to record its order: refused. It is
+    // written in one statement with an unkeyed order, which is written: each order of a batch
+    // has its own outcome.
     let now = platform::event::now_micros();
-    let order = Order {
-        id: first,
+    let order = |id| Order {
+        id,
         item_id: platform::contract::ItemId::parse("widget").unwrap(),
         quantity: 1,
         status: OrderStatus::Confirmed,
@@ -241,22 +243,30 @@ async fn a_request_whose_key_was_taken_over_writes_nothing() {
         created_at: now,
         updated_at: now,
     };
-    let body = json!({});
-    let keyed = KeyedResponse {
-        key: "k",
-        order_id: first,
-        status: 201,
-        body: &body,
-    };
-    let finished = store
-        .insert(&order, StockState::PendingConfirm, Some(keyed))
-        .await
-        .unwrap();
-    assert_eq!(finished, Finished::ClaimLost);
+    let unkeyed = Uuid::now_v7();
+    let batch = [
+        NewOrder {
+            order: order(first),
+            stock: StockState::PendingConfirm,
+            keyed: Some(KeyedAnswer {
+                key: "k".into(),
+                status: 201,
+                body: json!({}),
+            }),
+        },
+        NewOrder {
+            order: order(unkeyed),
+            stock: StockState::PendingConfirm,
+            keyed: None,
+        },
+    ];
+    let finished = store.insert_many(&batch).await.unwrap();
+    assert_eq!(finished, [Finished::ClaimLost, Finished::Written]);
     assert!(
         store.get(first).await.unwrap().is_none(),
         "no order written"
     );
+    assert!(store.get(unkeyed).await.unwrap().is_some());
     // Nor may it forget the key the second request now owns.
     store.release_key("k", first).await.unwrap();
     assert!(matches!(

@@ -5,6 +5,7 @@
 
 mod faults;
 mod flash_sale;
+mod group_commit;
 mod helpers;
 mod idempotency;
 mod orders;
