@@ -119,13 +119,15 @@ impl EventConsumer {
                 }
                 std::future::ready(d.is_ok())
             })
-            .filter_map(|d| std::future::ready(d.ok()))
-            // The deliveries already in hand, up to a batch: one under a trickle, a full batch
-            // (one transaction for all) under a backlog.
-            .ready_chunks(s.batch.max(1))
-            .for_each_concurrent(s.concurrency.max(1), |deliveries| {
-                delivery::handle_batch(s, &self.handler, deliveries, &republish)
-            });
+            .filter_map(|d| std::future::ready(d.ok()));
+        // A batch: the deliveries that come within `linger` of its first, up to `batch` (one
+        // transaction for all). A lone event waits `linger`; a steady flow is applied a few
+        // commits per `linger` instead of one per event; a backlog fills batches at once.
+        let processing =
+            tokio_stream::StreamExt::chunks_timeout(processing, s.batch.max(1), s.linger)
+                .for_each_concurrent(s.concurrency.max(1), |deliveries| {
+                    delivery::handle_batch(s, &self.handler, deliveries, &republish)
+                });
         let measuring = async {
             loop {
                 measure(&republish, s).await;

@@ -40,6 +40,8 @@ pub struct ConsumerSettings {
     pub concurrency: usize,
     /// The most deliveries one handler call applies in one transaction (at most `prefetch`).
     pub batch: usize,
+    /// How long a batch waits for more deliveries after its first, unless it fills first.
+    pub linger: Duration,
     /// The delay of each retry level; a message that failed this many times is parked.
     pub retry_delays: Vec<Duration>,
     /// Classic or quorum work queue.
@@ -48,8 +50,9 @@ pub struct ConsumerSettings {
 
 impl ConsumerSettings {
     /// Reads `CONSUMER_QUEUE` (default `default_queue`), `CONSUMER_PREFETCH` (256),
-    /// `CONSUMER_CONCURRENCY` (4), `CONSUMER_BATCH` (64), `RETRY_DELAYS` (`1s,5s,30s`: one retry level each) and
-    /// `QUEUE_TYPE` (`classic` or `quorum`, default `classic`), plus the AMQP section.
+    /// `CONSUMER_CONCURRENCY` (4), `CONSUMER_BATCH` (64), `CONSUMER_LINGER` (`10ms`; `0s`
+    /// takes only the deliveries already in hand), `RETRY_DELAYS` (`1s,5s,30s`: one retry level
+    /// each) and `QUEUE_TYPE` (`classic` or `quorum`, default `classic`), plus the AMQP section.
     pub fn from_env(
         env: &crate::config::Env<'_>,
         default_queue: &str,
@@ -72,6 +75,9 @@ impl ConsumerSettings {
         };
         let concurrency = up_to_prefetch("CONSUMER_CONCURRENCY", 4)?;
         let batch = up_to_prefetch("CONSUMER_BATCH", 64)?;
+        let linger: String = env.or("CONSUMER_LINGER", "10ms".to_owned())?;
+        let linger = humantime::parse_duration(linger.trim())
+            .map_err(|e| ConfigError::new("CONSUMER_LINGER", format!("{linger:?}: {e}")))?;
         let delays: String = env.or("RETRY_DELAYS", "1s,5s,30s".to_owned())?;
         let retry_delays = delays
             .split(',')
@@ -87,6 +93,7 @@ impl ConsumerSettings {
             prefetch,
             concurrency,
             batch,
+            linger,
             retry_delays,
             queue_type: env.or("QUEUE_TYPE", QueueType::Classic)?,
         })
