@@ -1,7 +1,9 @@
 //! `OutboxRelay`: publishes the events the Lua scripts appended to the items' outbox streams to
 //! RabbitMQ, and deletes them only once the broker has confirmed them.
 //!
-//! Fresh events go out at once: the store signals which stream got one. A periodic sweep over
+//! Fresh events go out within a few milliseconds: the store signals which stream got one, and
+//! the relay gathers the signals of `platform::outbox::GATHER` (5 ms, docs/decisions/0025)
+//! into one round. A periodic sweep over
 //! every outbox stream (SCAN) publishes what a crashed process or another replica left behind.
 //! A run of `stock_changed` of one reason, one after the other in a batch read from a stream,
 //! is published as one event ([`coalesce`], docs/decisions/0022): under a flash sale a batch
@@ -120,6 +122,7 @@ impl OutboxRelay {
                 () = shutdown.cancelled() => break,
                 Some(key) = self.signals.recv() => {
                     self.pending.insert(key);
+                    tokio::time::sleep(platform::outbox::GATHER).await;
                     while let Ok(key) = self.signals.try_recv() {
                         self.pending.insert(key);
                     }

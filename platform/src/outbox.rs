@@ -33,6 +33,11 @@ use crate::{amqp::ConfirmingPublisher, backoff::Backoff, event::EventEnvelope};
 
 /// Rows published per transaction.
 const BATCH: i64 = 200;
+/// How long a relay waits after a wake-up before it reads its outbox, so that the commits of
+/// those milliseconds go out in the same round (one read, one wait for confirms, one delete)
+/// instead of a round each (docs/decisions/0025-relays-gather-a-few-milliseconds-of-commits.md).
+/// inventory-svc's Redis relay waits the same.
+pub const GATHER: Duration = Duration::from_millis(5);
 /// How long the final drain may take on shutdown; what is left goes out after the next start.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
@@ -142,7 +147,9 @@ impl OutboxRelay {
             };
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified(), if pause.is_none() => {}
+                () = self.wake.notified(), if pause.is_none() => {
+                    tokio::time::sleep(GATHER).await;
+                }
                 () = tokio::time::sleep(pause.unwrap_or(self.poll_interval)) => {}
             }
         }
