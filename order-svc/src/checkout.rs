@@ -37,7 +37,7 @@ use crate::{
     domain::{ItemId, Order, OrderRequest, OrderStatus, Quote},
     group_commit::GroupCommit,
     price_book::PriceBook,
-    store::{Finished, KeyClaim, KeyedAnswer, KeyedResponse, NewOrder, OrderStore, StockState},
+    store::{Finished, KeyClaim, KeyedAnswer, NewOrder, OrderStore, StockState},
 };
 
 /// An answer to `POST /orders`: its status, body and the order it is about (for `Location`).
@@ -409,15 +409,12 @@ impl Checkout {
     ) -> Result<Attempt, Problem> {
         let placed = Placed::problem(&problem, None);
         if let Some(k) = key {
-            let finished = self
-                .store
-                .complete_key(KeyedResponse {
-                    key: k,
-                    order_id,
-                    status: placed.status.as_u16(),
-                    body: &placed.body,
-                })
-                .await?;
+            let answer = KeyedAnswer {
+                key: k.to_owned(),
+                status: placed.status.as_u16(),
+                body: placed.body.clone(),
+            };
+            let finished = self.store.complete_key(order_id, &answer).await?;
             if finished == Finished::ClaimLost {
                 return Ok(Attempt::Superseded);
             }

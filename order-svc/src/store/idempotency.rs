@@ -50,17 +50,17 @@ pub enum Finished {
     ClaimLost,
 }
 
-/// A response to remember for a key.
-pub struct KeyedResponse<'a> {
-    /// The key.
-    pub key: &'a str,
-    /// The order id the key was claimed with: the answer is only recorded while the claim
-    /// still holds it.
-    pub order_id: Uuid,
+/// The answer a keyed request records for its key: with its order
+/// (`OrderStore::insert_many`), or alone for a final refusal that wrote none
+/// ([`OrderStore::complete_key`]).
+#[derive(Debug)]
+pub struct KeyedAnswer {
+    /// The `Idempotency-Key`.
+    pub key: String,
     /// The HTTP status.
     pub status: u16,
     /// The body.
-    pub body: &'a Value,
+    pub body: Value,
 }
 
 /// Why an in-flight claim (a row of `idempotency_keys`, locked) may be taken over, if it may:
@@ -164,17 +164,22 @@ impl OrderStore {
         Ok(claim)
     }
 
-    /// Remembers a final answer that wrote no order (e.g. 404, 422), if the claim still holds.
-    pub async fn complete_key(&self, keyed: KeyedResponse<'_>) -> Result<Finished, DbError> {
+    /// Remembers a final answer that wrote no order (e.g. 404, 422), if the claim made with
+    /// `order_id` still holds.
+    pub async fn complete_key(
+        &self,
+        order_id: Uuid,
+        answer: &KeyedAnswer,
+    ) -> Result<Finished, DbError> {
         let client = self.pool.get().await?;
         let updated = client
             .execute(
                 FINISH_KEY,
                 &[
-                    &keyed.key,
-                    &keyed.order_id,
-                    &stored_status(keyed.status),
-                    keyed.body,
+                    &answer.key,
+                    &order_id,
+                    &stored_status(answer.status),
+                    &answer.body,
                 ],
             )
             .await?;

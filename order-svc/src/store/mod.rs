@@ -7,7 +7,7 @@
 //! - here: [`OrderStore`], orders (insert, get, list, cancel, their `stock` column) and the row
 //!   mapping;
 //! - `idempotency`: claiming, finishing and releasing `Idempotency-Key`s ([`KeyClaim`],
-//!   [`KeyedResponse`], [`Finished`]);
+//!   [`KeyedAnswer`], [`Finished`]);
 //! - `stock_sync`: the SQL of the stock sync: lease, record, release ([`StockLease`],
 //!   [`StockTask`], [`StockOutcome`]).
 
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use self::idempotency::{FINISH_KEYS, stored_status};
 pub use self::{
-    idempotency::{Finished, KeyClaim, KeyedResponse},
+    idempotency::{Finished, KeyClaim, KeyedAnswer},
     stock_sync::{StockLease, StockOutcome, StockTask},
 };
 use crate::domain::{ItemId, Order, OrderStatus};
@@ -126,17 +126,6 @@ pub struct NewOrder {
     pub stock: StockState,
     /// The request's key, claimed with the order's id, and the answer to record for it.
     pub keyed: Option<KeyedAnswer>,
-}
-
-/// The answer a keyed request records with its order.
-#[derive(Debug)]
-pub struct KeyedAnswer {
-    /// The `Idempotency-Key`.
-    pub key: String,
-    /// The HTTP status.
-    pub status: u16,
-    /// The body.
-    pub body: serde_json::Value,
 }
 
 /// New orders, their outbox rows and their keyed answers, as one statement over arrays (one
