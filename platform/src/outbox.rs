@@ -50,11 +50,10 @@ pub async fn enqueue(
     tx: &deadpool_postgres::Transaction<'_>,
     event: &EventEnvelope,
 ) -> Result<(), tokio_postgres::Error> {
-    let statement = tx
-        .prepare_cached(&format!(
-            "INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-        ))
-        .await?;
+    static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)")
+    });
+    let statement = tx.prepare_cached(&INSERT).await?;
     tx.execute(
         &statement,
         &[

@@ -75,9 +75,7 @@ impl ConsumerSettings {
         };
         let concurrency = up_to_prefetch("CONSUMER_CONCURRENCY", 4)?;
         let batch = up_to_prefetch("CONSUMER_BATCH", 64)?;
-        let linger: String = env.or("CONSUMER_LINGER", "10ms".to_owned())?;
-        let linger = humantime::parse_duration(linger.trim())
-            .map_err(|e| ConfigError::new("CONSUMER_LINGER", format!("{linger:?}: {e}")))?;
+        let linger = env.duration_or("CONSUMER_LINGER", Duration::from_millis(10))?;
         let delays: String = env.or("RETRY_DELAYS", "1s,5s,30s".to_owned())?;
         let retry_delays = delays
             .split(',')
