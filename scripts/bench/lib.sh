@@ -65,7 +65,6 @@ pg_admin() {
 # Whether something listens on a local TCP port.
 port_taken() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
-# A wrk script that POSTs one order for one unit of `item` (a file the caller removes).
 # Creates `item` through the gateway `gw` (admin): stock for any run (a billion units, no
 # low-stock threshold) and a price, so every order for one unit of it is a 201.
 bench_item() { # gw item
@@ -75,6 +74,7 @@ bench_item() { # gw item
     -H 'Content-Type: application/json' -d '{"price_cents":100,"currency":"EUR"}'
 }
 
+# A wrk script that POSTs one order for one unit of `item` (a file the caller removes).
 wrk_order_script() { # item file
   cat >"$2" <<LUA
 wrk.method = "POST"
