@@ -79,6 +79,8 @@ DB_PASSWORD=${SIOMS_DB_PASSWORD:-sioms-local}
 # service_key.
 # shellcheck source=scripts/lib/stack-layout.sh
 source "$ROOT/scripts/lib/stack-layout.sh"
+# shellcheck source=scripts/lib/pg-admin.sh
+source "$ROOT/scripts/lib/pg-admin.sh"
 # Prometheus (Debian's package) on PROMETHEUS_PORT; PROMETHEUS=0 leaves it out.
 PROMETHEUS=${PROMETHEUS:-1}
 
@@ -129,16 +131,6 @@ ensure_rabbitmq() {
   answers 5672 || { say "RabbitMQ did not come up; see /var/log/rabbitmq/" >&2; exit 1; }
   touch "$STATE/started-rabbitmq"
   say "RabbitMQ: started on :5672"
-}
-
-# Runs SQL as a Postgres superuser: through the local socket as the postgres OS user (a fresh
-# Debian install), else over TCP as postgres (machines with trust auth).
-pg_admin() {
-  if command -v runuser >/dev/null && runuser -u postgres -- psql -qAtX -c "SELECT 1" >/dev/null 2>&1; then
-    runuser -u postgres -- psql -qAtX -v ON_ERROR_STOP=1 "$@"
-  else
-    psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"
-  fi
 }
 
 ensure_postgres() {
@@ -249,8 +241,9 @@ start_gateway() {
 SERVICE_VARS=(ADMIN_TOKEN AMQP_URL CIRCUIT_FAILURES CIRCUIT_OPEN_FOR CONSUMER_BATCH CONSUMER_CONCURRENCY CONSUMER_LINGER
   CONSUMER_PREFETCH CONSUMER_QUEUE DATABASE_POOL_SIZE DATABASE_URL DEFAULT_LOW_STOCK_THRESHOLD
   DEFAULT_STOCK DEPENDENCY_RETRIES DEPENDENCY_TIMEOUT EVENTS_EXCHANGE HOLD_REAPER_INTERVAL
-  HTTP_WORKERS IDEMPOTENCY_STALE_AFTER IDEMPOTENCY_WAIT INVENTORY_URL NOTIFY_RECIPIENTS
-  OUTBOX_POLL_INTERVAL OUTBOX_SWEEP_INTERVAL PORT PRICING_URL QUEUE_TYPE REDIS_COMMAND_TIMEOUT
+  HOLD_REAPER_RATE HTTP_WORKERS IDEMPOTENCY_STALE_AFTER IDEMPOTENCY_WAIT INVENTORY_URL
+  NOTIFY_RECIPIENTS OUTBOX_POLL_INTERVAL OUTBOX_SWEEP_INTERVAL OUTBOX_SWEEP_RATE PORT
+  PRICE_BOOK_TTL PRICING_URL QUEUE_TYPE REDIS_COMMAND_TIMEOUT
   REDIS_KEY_PREFIX REDIS_POOL_SIZE REDIS_URL RESERVATION_HOLD RESERVATION_RECORD_RETENTION
   RETRY_DELAYS RUST_LOG SHUTDOWN_TIMEOUT STOCK_SYNC_INTERVAL)
 

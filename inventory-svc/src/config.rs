@@ -39,15 +39,16 @@ pub struct InventoryConfig {
     /// `HOLD_REAPER_INTERVAL`: how often expired holds are given back for items nobody touches
     /// (default `1s`; any touch of an item gives its expired holds back at once).
     pub reaper_interval: Duration,
-    /// `HOLD_REAPER_RATE`: the most items the reaper looks at per second (default `10000`), so
-    /// that a large catalog costs a bounded share of Redis and of this process: a pass over a
-    /// million items takes 100 s, at about a tenth of a core here and as much of Redis.
+    /// `HOLD_REAPER_RATE`: the most items the reaper looks at per second (default `2000`), so
+    /// that a large catalog costs a small, bounded share of Redis and of this process: a pass
+    /// over a million items takes about 8 minutes (docs/decisions/0026).
     pub reaper_rate: NonZeroU32,
     /// `OUTBOX_SWEEP_INTERVAL`: how often the relay looks at every outbox stream, to publish
     /// events a crashed replica left behind (default `5s`; fresh events go out at once).
     pub outbox_sweep_interval: Duration,
     /// `OUTBOX_SWEEP_RATE`: the most keys a sweep's SCAN looks at per second (default
-    /// `100000`): SCAN visits every key of the Redis, whatever its type or prefix.
+    /// `20000`): SCAN visits every key of the Redis, whatever its type or prefix
+    /// (docs/decisions/0026).
     pub outbox_sweep_rate: NonZeroU32,
     /// `REDIS_COMMAND_TIMEOUT`: how long one Redis call may take (default `2s`).
     pub redis_command_timeout: Duration,
@@ -99,10 +100,10 @@ impl InventoryConfig {
             )?,
             reaper_interval: env
                 .positive_duration("HOLD_REAPER_INTERVAL", Duration::from_secs(1))?,
-            reaper_rate: positive_rate(env, "HOLD_REAPER_RATE", 10_000)?,
+            reaper_rate: positive_rate(env, "HOLD_REAPER_RATE", 2_000)?,
             outbox_sweep_interval: env
                 .positive_duration("OUTBOX_SWEEP_INTERVAL", Duration::from_secs(5))?,
-            outbox_sweep_rate: positive_rate(env, "OUTBOX_SWEEP_RATE", 100_000)?,
+            outbox_sweep_rate: positive_rate(env, "OUTBOX_SWEEP_RATE", 20_000)?,
             redis_command_timeout: env
                 .positive_duration("REDIS_COMMAND_TIMEOUT", Duration::from_secs(2))?,
         })

@@ -45,9 +45,6 @@ use crate::{
 /// names itself (its `main`, its start-up errors, its logs).
 pub const SERVICE: &str = env!("CARGO_PKG_NAME");
 
-/// How many outbox wake-ups may queue before the relay falls back to its sweep.
-const SIGNAL_CAPACITY: usize = 4096;
-
 /// A built, bound, not yet running inventory-svc.
 pub struct Application {
     port: u16,
@@ -62,7 +59,7 @@ impl Application {
     pub async fn build(config: InventoryConfig) -> anyhow::Result<Self> {
         let prometheus = platform::metrics::install()?;
         let pool = platform::redis::pool(&config.redis)?;
-        let (signal, signals) = OutboxSignal::channel(SIGNAL_CAPACITY);
+        let signal = OutboxSignal::default();
         let store = Arc::new(StockStore::new(
             pool,
             StoreSettings {
@@ -72,12 +69,12 @@ impl Application {
                 default_threshold: config.default_threshold,
                 command_timeout: config.redis_command_timeout,
             },
-            Some(signal),
+            Some(signal.clone()),
         ));
         let relay = OutboxRelay::new(
             store.clone(),
             ConfirmingPublisher::new(config.amqp.clone(), format!("{SERVICE} relay")),
-            signals,
+            signal,
             config.outbox_sweep_interval,
             config.outbox_sweep_rate,
         );

@@ -6,10 +6,12 @@
 //! items have a due hold, and runs `expire.lua` only for those. Several replicas may reap at
 //! once: the script is idempotent.
 //!
-//! A pass looks at no more than `HOLD_REAPER_RATE` items per second (10,000 by default), so a
-//! large catalog costs a bounded share of Redis and of this process instead of a core: a pass
-//! over a million items takes 100 s, and an idle item's expired hold is given back within
-//! `HOLD_REAPER_INTERVAL` or one such pass, whichever is longer.
+//! It is a backstop: a hold outlives its order attempt only when that attempt died, and a
+//! touched item needs no reaper. So a pass looks at no more than `HOLD_REAPER_RATE` items per
+//! second (2,000 by default, docs/decisions/0026), and a large catalog costs a small, bounded
+//! share of Redis and of this process: a pass over a million items takes about 8 minutes, and
+//! an idle item's expired hold is given back within `HOLD_REAPER_INTERVAL` or one such pass,
+//! whichever is longer.
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 

@@ -3,8 +3,8 @@
 //!
 //! Fresh events go out within a few milliseconds: the store signals which stream got one, and
 //! the relay gathers the signals of `platform::outbox::GATHER` (5 ms, docs/decisions/0025)
-//! into one round. A periodic sweep over
-//! every outbox stream (SCAN) publishes what a crashed process or another replica left behind.
+//! into one round; no signal is dropped (docs/decisions/0026). A periodic sweep over every
+//! outbox stream (SCAN) publishes what a process that died before relaying left behind.
 //! A run of `stock_changed` of one reason, one after the other in a batch read from a stream,
 //! is published as one event ([`coalesce`], docs/decisions/0022): under a flash sale a batch
 //! holds many `reserved` changes of one item, and consumers keep only the newest values.
@@ -27,7 +27,10 @@ use platform::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{SERVICE, store::StockStore};
+use crate::{
+    SERVICE,
+    store::{OutboxSignal, StockStore},
+};
 
 /// Events read from one stream per publish round: bounded so one busy item cannot starve others.
 const BATCH: usize = 256;
@@ -38,7 +41,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 pub struct OutboxRelay {
     store: Arc<StockStore>,
     publisher: ConfirmingPublisher,
-    signals: mpsc::Receiver<String>,
+    signals: OutboxSignal,
     sweep: Sweep,
     pending: BTreeSet<String>,
 }
@@ -94,7 +97,7 @@ impl OutboxRelay {
     pub fn new(
         store: Arc<StockStore>,
         publisher: ConfirmingPublisher,
-        signals: mpsc::Receiver<String>,
+        signals: OutboxSignal,
         sweep_interval: Duration,
         sweep_rate: NonZeroU32,
     ) -> Self {
@@ -120,12 +123,9 @@ impl OutboxRelay {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(key) = self.signals.recv() => {
-                    self.pending.insert(key);
+                () = self.signals.notified() => {
                     tokio::time::sleep(platform::outbox::GATHER).await;
-                    while let Ok(key) = self.signals.try_recv() {
-                        self.pending.insert(key);
-                    }
+                    self.pending.append(&mut self.signals.take());
                 }
                 Some(keys) = swept.recv() => self.pending.extend(keys),
             }
@@ -140,9 +140,7 @@ impl OutboxRelay {
         }
         sweeping.cancel();
         let _ = sweeper.await;
-        while let Ok(key) = self.signals.try_recv() {
-            self.pending.insert(key);
-        }
+        self.pending.append(&mut self.signals.take());
         if !self.pending.is_empty() {
             let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.publish_pending()).await;
         }

@@ -1,7 +1,12 @@
 //! The outbox streams: the signal that wakes the relay, and reading, acknowledging and measuring
 //! the events the scripts wrote.
 
-use std::{num::NonZeroU32, time::Duration};
+use std::{
+    collections::BTreeSet,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use platform::{
@@ -9,7 +14,7 @@ use platform::{
     redis::ScanPace,
 };
 use redis::AsyncCommands as _;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::{StockStore, StoreError, now_ms};
 
@@ -22,20 +27,48 @@ pub struct OutboxBacklog {
     pub oldest_age: Duration,
 }
 
-/// Tells the outbox relay which outbox stream just got events, so it publishes them now rather
-/// than at its next sweep. Best effort: a full channel just leaves the work to the sweep.
-#[derive(Clone, Debug)]
-pub struct OutboxSignal(mpsc::Sender<String>);
+/// Tells the outbox relay which outbox streams got events, so it publishes them now rather than
+/// at its next sweep. The streams wait in a set until the relay takes them: a burst of writes to
+/// one item is one entry, the set never holds more than the streams that exist, and no signal is
+/// dropped, so the sweep is left only what a process that died before relaying left behind
+/// (docs/decisions/0026).
+#[derive(Clone, Debug, Default)]
+pub struct OutboxSignal(Arc<Signalled>);
+
+#[derive(Debug, Default)]
+struct Signalled {
+    streams: Mutex<BTreeSet<String>>,
+    wake: Notify,
+}
 
 impl OutboxSignal {
-    /// A signal and the receiver the relay listens on.
-    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<String>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (Self(tx), rx)
+    pub(super) fn notify(&self, outbox_key: &str) {
+        {
+            let mut streams = self.streams();
+            if !streams.contains(outbox_key) {
+                streams.insert(outbox_key.to_owned());
+            }
+        }
+        self.0.wake.notify_one();
     }
 
-    pub(super) fn notify(&self, outbox_key: &str) {
-        let _ = self.0.try_send(outbox_key.to_owned());
+    /// Returns once a stream was signalled since the last wait (at once if one was meanwhile).
+    /// It may return when [`Self::take`] already took that stream: take answers empty then.
+    pub async fn notified(&self) {
+        self.0.wake.notified().await;
+    }
+
+    /// The streams signalled since the last take.
+    pub fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.streams())
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // A set of names stays whole whatever panicked while holding it.
+        self.0
+            .streams
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -162,4 +195,50 @@ fn envelope_from_entry(entry: &redis::streams::StreamId) -> anyhow::Result<Event
         source: crate::SERVICE.to_owned(),
         data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use std::time::Duration;
+
+    use super::OutboxSignal;
+
+    #[tokio::test]
+    async fn no_signal_is_dropped_however_many_come_before_the_relay_takes_them() {
+        let signal = OutboxSignal::default();
+        for i in 0..10_000 {
+            signal.notify(&format!("item:{{{i}}}:outbox"));
+            signal.notify(&format!("item:{{{i}}}:outbox"));
+        }
+        tokio::time::timeout(Duration::from_secs(1), signal.notified())
+            .await
+            .expect("the relay is woken");
+        let taken = signal.take();
+        assert_eq!(taken.len(), 10_000, "every stream once");
+        assert!(taken.contains("item:{9999}:outbox"));
+        assert!(signal.take().is_empty(), "a take empties the set");
+    }
+
+    #[tokio::test]
+    async fn a_signal_between_two_waits_wakes_the_second() {
+        let signal = OutboxSignal::default();
+        signal.notify("item:{a}:outbox");
+        signal.notified().await;
+        assert_eq!(signal.take().len(), 1);
+        let waiting = tokio::spawn({
+            let signal = signal.clone();
+            async move {
+                signal.notified().await;
+                signal.take()
+            }
+        });
+        tokio::task::yield_now().await;
+        signal.notify("item:{b}:outbox");
+        let taken = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("woken")
+            .expect("the task ran");
+        assert_eq!(taken.into_iter().collect::<Vec<_>>(), ["item:{b}:outbox"]);
+    }
 }
