@@ -52,15 +52,9 @@ bench_stack_env() {
   set +a
 }
 
-# Runs SQL as a Postgres superuser, as scripts/stack.sh does: through the local socket as the
-# postgres OS user (a fresh Debian install), else over TCP as postgres (trust auth).
-pg_admin() {
-  if command -v runuser >/dev/null && runuser -u postgres -- psql -qAtX -c "SELECT 1" >/dev/null 2>&1; then
-    runuser -u postgres -- psql -qAtX -v ON_ERROR_STOP=1 "$@"
-  else
-    psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres "$@"
-  fi
-}
+# pg_admin: SQL as the local Postgres superuser, the same function scripts/stack.sh uses.
+# shellcheck source=scripts/lib/pg-admin.sh
+source scripts/lib/pg-admin.sh
 
 # Whether something listens on a local TCP port.
 port_taken() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }

@@ -72,8 +72,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=scripts/bench/lib.sh
 source scripts/bench/lib.sh
-# shellcheck source=scripts/lib/pg-admin.sh
-source scripts/lib/pg-admin.sh
 bench_stack_env
 need wrk wrk
 need redis-cli redis-tools
