@@ -345,6 +345,18 @@ async fn a_backlog_is_applied_in_batches_each_event_once_despite_duplicates_and_
     )
     .await;
     assert_eq!(seen, duplicates as f64, "every duplicate recognised as one");
+    // Acked a run at a time, and every delivery acked: after the consumer stopped (its channel
+    // closed, so anything it left unacked went back to the queue) the queue is empty.
+    let frames = metric(&consumer, "consumer_ack_frames_total", &[&queue]).await;
+    assert!(
+        frames > 0.0 && frames < (deliveries / 4) as f64,
+        "{frames} ack frames for {deliveries} deliveries: not acked a run at a time"
+    );
     consumer.stop().await;
+    assert_eq!(
+        testing::queue_depth(&amqp.url, &place.queue).await,
+        0,
+        "a delivery was left unacked"
+    );
     clean_up(&[&place]);
 }

@@ -1,6 +1,7 @@
-//! Handling one delivery: decode it, let the handler apply it, ack it once the effect is
-//! committed; or forward a failure to the next retry level (or the parking queue) and ack the
-//! original only once the broker confirmed the copy.
+//! Handling a batch of deliveries: decode them, let the handler apply them, ack them once the
+//! effect is committed (through [`Acks`], a frame per run of settled deliveries); or forward a
+//! failure to the next retry level (or the parking queue) and ack the original only once the
+//! broker confirmed the copy.
 
 use std::sync::Arc;
 
@@ -8,11 +9,11 @@ use futures::future::BoxFuture;
 use lapin::{
     BasicProperties, Channel, Confirmation,
     message::Delivery,
-    options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions},
+    options::BasicPublishOptions,
     types::{AMQPValue, LongString, ShortString},
 };
 
-use super::settings::ConsumerSettings;
+use super::{acks::Acks, settings::ConsumerSettings};
 use crate::{event::EventEnvelope, postgres::DbError};
 
 /// The header that counts how many times a message failed.
@@ -56,15 +57,17 @@ pub type Handler = Arc<
 >;
 
 /// Applies a batch of deliveries with `handler` in one call (one transaction) and settles each:
-/// all acked once the batch committed. A delivery that is not an event envelope fails alone. When
-/// the batch fails as a whole, its deliveries are applied again one by one, so that one poison
-/// event (or a deadlock with a concurrent batch) costs only itself: each that fails then goes to
-/// the next retry level (or is parked), and is requeued when even forwarding failed.
+/// all acked once the batch committed (one frame, once no earlier delivery is unsettled:
+/// [`Acks`]). A delivery that is not an event envelope fails alone. When the batch fails as a
+/// whole, its deliveries are applied again one by one, so that one poison event (or a deadlock
+/// with a concurrent batch) costs only itself: each that fails then goes to the next retry level
+/// (or is parked), and is requeued when even forwarding failed.
 pub(super) async fn handle_batch(
     s: &ConsumerSettings,
     handler: &Handler,
     deliveries: Vec<Delivery>,
     republish: &Channel,
+    acks: &Acks,
 ) {
     let mut batch = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
@@ -72,7 +75,7 @@ pub(super) async fn handle_batch(
             Ok(event) => batch.push((delivery, event)),
             Err(e) => {
                 let error = anyhow::anyhow!("the message is not a valid event envelope: {e}");
-                settle_failure(s, delivery, &error, republish).await;
+                settle_failure(s, delivery, &error, republish, acks).await;
             }
         }
     }
@@ -85,13 +88,15 @@ pub(super) async fn handle_batch(
     let events: Arc<[EventEnvelope]> = events.into();
     match apply(s, handler, events.clone()).await {
         Ok(applied) => {
-            for (delivery, applied) in deliveries.iter().zip(applied) {
-                settle_success(s, delivery, applied).await;
+            for applied in applied {
+                count_success(s, applied);
             }
+            acks.committed(deliveries.iter().map(|d| d.delivery_tag))
+                .await;
         }
         Err(error) if deliveries.len() == 1 => {
             for delivery in deliveries {
-                settle_failure(s, delivery, &error, republish).await;
+                settle_failure(s, delivery, &error, republish, acks).await;
             }
         }
         Err(error) => {
@@ -101,9 +106,10 @@ pub(super) async fn handle_batch(
                 match apply(s, handler, Arc::from([event.clone()])).await {
                     Ok(applied) => {
                         let applied = applied.first().copied().unwrap_or(Applied::Done);
-                        settle_success(s, &delivery, applied).await;
+                        count_success(s, applied);
+                        acks.committed([delivery.delivery_tag]).await;
                     }
-                    Err(error) => settle_failure(s, delivery, &error, republish).await,
+                    Err(error) => settle_failure(s, delivery, &error, republish, acks).await,
                 }
             }
         }
@@ -130,13 +136,9 @@ async fn apply(
     Ok(applied)
 }
 
-/// Acks a delivery whose effect is committed.
-async fn settle_success(s: &ConsumerSettings, delivery: &Delivery, applied: Applied) {
+/// Counts a delivery whose effect is committed.
+fn count_success(s: &ConsumerSettings, applied: Applied) {
     metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => applied.label()).increment(1);
-    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-        // After a reconnect the broker redelivers; the handler's dedupe absorbs it.
-        tracing::warn!(queue = %s.queue, error = %e, "ack failed; the event will be redelivered and deduplicated");
-    }
 }
 
 /// Forwards a failed delivery to the next retry level (or parks it), and acks the original
@@ -146,6 +148,7 @@ async fn settle_failure(
     delivery: Delivery,
     error: &anyhow::Error,
     republish: &Channel,
+    acks: &Acks,
 ) {
     let next = attempt_of(&delivery) + 1;
     let (target, outcome) = if next as usize <= s.retry_delays.len() {
@@ -157,19 +160,10 @@ async fn settle_failure(
     metrics::counter!("consumer_events_total", "queue" => s.queue.clone(), "outcome" => outcome)
         .increment(1);
     match forward(republish, &delivery, &target, next, &format!("{error:#}")).await {
-        Ok(()) => {
-            if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-                tracing::warn!(queue = %s.queue, error = %e, "ack after forwarding failed");
-            }
-        }
+        Ok(()) => acks.committed([delivery.delivery_tag]).await,
         Err(e) => {
             tracing::warn!(queue = %s.queue, error = format!("{e:#}"), "cannot forward a failed event; it goes back to the queue");
-            let _ = delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await;
+            acks.requeue(delivery.delivery_tag).await;
         }
     }
 }

@@ -18,9 +18,11 @@
 //! - Bounded prefetch (`basic.qos`), up to `concurrency` handler calls at once, each taking the
 //!   deliveries already in hand, up to `batch` of them, and applying them in one transaction: a
 //!   trickle is applied one event at a time, a backlog a batch at a time (one commit for many).
-//! - Manual ack only after the handler returned `Ok`, i.e. after its effect committed. The handler
-//!   records the `event_id`s in the same transaction ([`first_deliveries`]), so a redelivered or
-//!   duplicated event takes effect once, whether it comes in another batch or the same one.
+//! - Manual ack only after the handler returned `Ok`, i.e. after its effect committed: one frame
+//!   (`multiple`) per run of settled deliveries, never covering one still being applied. The
+//!   handler records the `event_id`s in the same transaction ([`first_deliveries`]), so a
+//!   redelivered or duplicated event takes effect once, whether it comes in another batch or the
+//!   same one.
 //! - When a batch fails as a whole, its events are applied again one by one, so a poison event
 //!   (or a deadlock with a concurrent batch) costs only itself.
 //! - A failure (the body does not decode, or the handler fails) republishes the message to the
@@ -40,11 +42,13 @@
 //! - `settings`: what a consumer reads from the environment ([`ConsumerSettings`]).
 //! - `topology`: the queues above, declared idempotently ([`declare_topology`]), and their
 //!   depth gauges.
+//! - `acks`: the acks of one channel, a frame per run of settled deliveries.
 //! - `delivery`: handling a batch of deliveries: the [`Handler`], the acks, the retry or the
 //!   parking of each that failed.
 //! - `service`: the consumer loop that reconnects ([`EventConsumer`]) and the consumer
 //!   process around it ([`ConsumerService`]).
 
+mod acks;
 mod delivery;
 mod service;
 mod settings;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 
 use super::{
+    acks::Acks,
     delivery::{self, Handler},
     settings::ConsumerSettings,
     topology::{declare_topology, measure},
@@ -107,6 +108,9 @@ impl EventConsumer {
         self.ready.store(true, Ordering::SeqCst);
         tracing::info!(queue = %s.queue, "consuming");
 
+        // Every delivery is recorded as it arrives, so that a batch's ack never covers an
+        // earlier delivery still being applied.
+        let acks = Acks::new(channel.clone(), &s.queue);
         let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let record = failure.clone();
         let processing = consumer
@@ -119,14 +123,15 @@ impl EventConsumer {
                 }
                 std::future::ready(d.is_ok())
             })
-            .filter_map(|d| std::future::ready(d.ok()));
+            .filter_map(|d| std::future::ready(d.ok()))
+            .inspect(|d| acks.received(d.delivery_tag));
         // A batch: the deliveries that come within `linger` of its first, up to `batch` (one
         // transaction for all). A lone event waits `linger`; a steady flow is applied a few
         // commits per `linger` instead of one per event; a backlog fills batches at once.
         let processing =
             tokio_stream::StreamExt::chunks_timeout(processing, s.batch.max(1), s.linger)
                 .for_each_concurrent(s.concurrency.max(1), |deliveries| {
-                    delivery::handle_batch(s, &self.handler, deliveries, &republish)
+                    delivery::handle_batch(s, &self.handler, deliveries, &republish, &acks)
                 });
         let measuring = async {
             loop {
