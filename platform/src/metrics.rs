@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The installed recorder's handle, or why it could not be installed; set once, by the first
+/// caller, while any other caller waits.
+static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
 /// The process metrics, collected when `/metrics` is rendered.
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
@@ -27,10 +29,18 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 
 /// Installs the recorder (once per process) and returns the handle that renders it.
+///
+/// The whole installation (the global recorder, the process collector, `sioms_build_info`)
+/// runs inside one `OnceLock` initialisation, so a caller racing the first one waits for all
+/// of it instead of rendering a half-installed recorder.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
+    HANDLE
+        .get_or_init(|| install_once().map_err(|error| format!("{error:#}")))
+        .clone()
+        .map_err(|error| anyhow::anyhow!("metrics recorder was not installed: {error}"))
+}
+
+fn install_once() -> anyhow::Result<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Suffix("_duration_seconds".to_owned()),
@@ -38,19 +48,13 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         )?
         .build_recorder();
     let handle = recorder.handle();
-    // Only the first caller's recorder is installed; a racing second one is simply dropped.
-    if HANDLE.set(handle.clone()).is_ok() {
-        metrics::set_global_recorder(recorder)?;
-        let process = PROCESS.get_or_init(metrics_process::Collector::default);
-        process.describe();
-        let revision = std::env::var(REVISION_VAR).unwrap_or_else(|_| "unknown".to_owned());
-        metrics::gauge!("sioms_build_info", "version" => env!("CARGO_PKG_VERSION"), "revision" => revision)
-            .set(1.0);
-    }
-    HANDLE
-        .get()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("metrics recorder was not installed"))
+    metrics::set_global_recorder(recorder)?;
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+    let revision = std::env::var(REVISION_VAR).unwrap_or_else(|_| "unknown".to_owned());
+    metrics::gauge!("sioms_build_info", "version" => env!("CARGO_PKG_VERSION"), "revision" => revision)
+        .set(1.0);
+    Ok(handle)
 }
 
 /// `GET /metrics`: the Prometheus text exposition. Each scrape also runs the readiness checks
