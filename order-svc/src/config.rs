@@ -49,6 +49,10 @@ pub struct OrderConfig {
     /// taken over by a retry even though its process still looks alive (default `30s`). A key
     /// whose process is gone is taken over at once (see [`crate::incarnation`]).
     pub idempotency_stale_after: Duration,
+    /// `IDEMPOTENCY_KEY_RETENTION`: how long a key is remembered after its first request
+    /// (default `24h`); a retry after that places a new order. Longer than
+    /// `IDEMPOTENCY_STALE_AFTER`.
+    pub idempotency_key_retention: Duration,
     /// `STOCK_SYNC_INTERVAL`: how often unfinished confirmations and returns of stock are
     /// retried (default `1s`).
     pub stock_sync_interval: Duration,
@@ -82,6 +86,16 @@ impl OrderConfig {
                     .positive_duration("CIRCUIT_OPEN_FOR", Duration::from_secs(5))?,
             })
         };
+        let idempotency_stale_after =
+            env.positive_duration("IDEMPOTENCY_STALE_AFTER", Duration::from_secs(30))?;
+        let idempotency_key_retention =
+            env.positive_duration("IDEMPOTENCY_KEY_RETENTION", Duration::from_secs(86_400))?;
+        if idempotency_key_retention <= idempotency_stale_after {
+            return Err(ConfigError::new(
+                "IDEMPOTENCY_KEY_RETENTION",
+                "must be longer than IDEMPOTENCY_STALE_AFTER",
+            ));
+        }
         Ok(Self {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             postgres: PostgresConfig::from_env(env, "sioms_orders")?,
@@ -90,8 +104,8 @@ impl OrderConfig {
             inventory: dependency("INVENTORY_URL", "http://127.0.0.1:8081")?,
             pricing: dependency("PRICING_URL", "http://127.0.0.1:8083")?,
             idempotency_wait: env.positive_duration("IDEMPOTENCY_WAIT", Duration::from_secs(5))?,
-            idempotency_stale_after: env
-                .positive_duration("IDEMPOTENCY_STALE_AFTER", Duration::from_secs(30))?,
+            idempotency_stale_after,
+            idempotency_key_retention,
             stock_sync_interval: env
                 .positive_duration("STOCK_SYNC_INTERVAL", Duration::from_secs(1))?,
             outbox_poll_interval: env
@@ -108,5 +122,39 @@ impl ServiceConfig for OrderConfig {
 
     fn log_format(&self) -> LogFormat {
         self.log_format
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use platform::config::Env;
+
+    use super::OrderConfig;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<OrderConfig, platform::config::ConfigError> {
+        let source: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        OrderConfig::from_env(&Env::new(&source))
+    }
+
+    #[test]
+    fn a_key_is_kept_longer_than_a_claim_may_stay_in_flight() {
+        assert_eq!(
+            config(&[]).unwrap().idempotency_key_retention.as_secs(),
+            86_400
+        );
+        let err = config(&[
+            ("IDEMPOTENCY_STALE_AFTER", "10m"),
+            ("IDEMPOTENCY_KEY_RETENTION", "10m"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "IDEMPOTENCY_KEY_RETENTION");
+        assert!(config(&[("IDEMPOTENCY_KEY_RETENTION", "1h")]).is_ok());
     }
 }

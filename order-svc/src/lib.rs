@@ -35,7 +35,7 @@ pub mod store;
 use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
-use platform::{http::Readiness, outbox::OutboxRelay};
+use platform::{http::Readiness, outbox::OutboxRelay, retention::Retention};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -73,6 +73,7 @@ pub struct Application {
     committer: Committer,
     price_feed: PriceFeed,
     incarnation: Incarnation,
+    key_retention: Retention,
 }
 
 impl Application {
@@ -95,6 +96,7 @@ impl Application {
             config.amqp.clone(),
             format!("{SERVICE}-price-feed"),
         );
+        let key_retention = store::key_retention(pool.clone(), config.idempotency_key_retention);
         let store = OrderStore::new(pool.clone());
         let (writes, committer) = group_commit::channel(store.clone());
         let checkout = Arc::new(Checkout {
@@ -139,6 +141,7 @@ impl Application {
             committer,
             price_feed,
             incarnation,
+            key_retention,
         })
     }
 
@@ -159,6 +162,7 @@ impl Application {
                 platform::run::worker(move |t| self.committer.run(t)),
                 platform::run::worker(move |t| self.price_feed.run(t)),
                 platform::run::worker(move |t| self.incarnation.run(t)),
+                platform::run::worker(move |t| self.key_retention.run(t)),
             ],
             platform::run::worker(move |t| self.relay.run(t)),
         )

@@ -53,7 +53,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, Problem> {
 /// dependency is down; nothing was taken).
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = OrderRequest,
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "Makes the request safe to retry: the same key and body get the first answer")),
+        description = "Makes the request safe to retry: the same key and body get the first answer, for 24 hours after the first request (IDEMPOTENCY_KEY_RETENTION)")),
     responses(
         (status = 201, description = "Confirmed; `Location` names the order", body = Order,
             headers(("Location" = String, description = "/orders/{id}"))),

@@ -21,6 +21,7 @@
 //! - [`healthcheck`]: `<service> healthcheck`, the container health check built into every binary.
 //! - [`openapi`]: OpenAPI pieces every service's document shares.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
+//! - [`retention`]: deletes the rows of dedup and idempotency tables once they are old enough.
 //! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
 //! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
 //! - `testing` (feature `testing`): helpers for the integration tests of every service.
@@ -41,6 +42,7 @@ pub mod postgres;
 pub mod problem;
 pub mod redis;
 pub mod reservation;
+pub mod retention;
 pub mod run;
 pub mod shutdown;
 pub mod telemetry;

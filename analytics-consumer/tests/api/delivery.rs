@@ -360,3 +360,57 @@ async fn a_backlog_is_applied_in_batches_each_event_once_despite_duplicates_and_
     );
     clean_up(&[&place]);
 }
+
+#[tokio::test]
+async fn applied_event_ids_are_kept_for_the_retention_then_deleted_in_batches() {
+    let amqp = testing::amqp_config();
+    let place = Place::new(&amqp).await;
+    let consumer = spawn_consumer(&place, None).await;
+    let e = order_event("order_created", day(7), day(7), 700, "EUR");
+    publish(&amqp, std::slice::from_ref(&e)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            confirmed(&consumer, "2026-11-07").await == 1
+        })
+        .await
+    );
+    // 2,500 ids applied eight days ago: more than one batch of the retention pass.
+    let pool = platform::postgres::pool(&place.db.config).unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "INSERT INTO processed_events (event_id, processed_at) \
+             SELECT gen_random_uuid(), now() - interval '8 days' FROM generate_series(1, 2500)",
+        )
+        .await
+        .unwrap();
+    let retention = platform::retention::Retention::processed_events(
+        pool.clone(),
+        Duration::from_secs(7 * 86_400),
+    );
+    assert_eq!(retention.prune().await.unwrap(), 2500);
+    let left: i64 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM processed_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1, "the id applied today stays");
+
+    // Within the retention a redelivery is still recognised.
+    publish(&amqp, &[e]).await;
+    let marker = order_event("order_rejected", day(7), day(7), 0, "EUR");
+    publish(&amqp, &[marker]).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            consumer.get("/report/orders?date=2026-11-07").await.1["rejected"] == 1
+        })
+        .await
+    );
+    assert_eq!(confirmed(&consumer, "2026-11-07").await, 1);
+    consumer.stop().await;
+    clean_up(&[&place]);
+}

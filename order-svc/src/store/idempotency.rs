@@ -12,6 +12,15 @@ use uuid::Uuid;
 
 use super::OrderStore;
 
+/// The retention pass over `idempotency_keys`: a key is remembered for `keep` after its first
+/// request (`created_at`); a retry after that is a new request.
+pub fn key_retention(
+    pool: deadpool_postgres::Pool,
+    keep: Duration,
+) -> platform::retention::Retention {
+    platform::retention::Retention::new(pool, "idempotency_keys", "key", "created_at", keep)
+}
+
 /// The first outcome of an `Idempotency-Key`, as claimed by a request.
 #[derive(Debug, Clone)]
 pub enum KeyClaim {

@@ -7,7 +7,8 @@
 //! - here: [`OrderStore`], orders (insert, get, list, cancel, their `stock` column) and the row
 //!   mapping;
 //! - `idempotency`: claiming, finishing and releasing `Idempotency-Key`s ([`KeyClaim`],
-//!   [`KeyedAnswer`], [`Finished`]);
+//!   [`KeyedAnswer`], [`Finished`]), and forgetting them after their retention
+//!   ([`key_retention`]);
 //! - `stock_sync`: the SQL of the stock sync: lease, record, release ([`StockLease`],
 //!   [`StockTask`], [`StockOutcome`]).
 
@@ -25,7 +26,7 @@ use uuid::Uuid;
 
 use self::idempotency::{FINISH_KEYS, stored_status};
 pub use self::{
-    idempotency::{Finished, KeyClaim, KeyedAnswer},
+    idempotency::{Finished, KeyClaim, KeyedAnswer, key_retention},
     stock_sync::{StockLease, StockOutcome, StockTask},
 };
 use crate::domain::{ItemId, Order, OrderStatus};

@@ -274,3 +274,40 @@ async fn a_request_whose_key_was_taken_over_writes_nothing() {
         KeyClaim::Owned { previous: Some(p), .. } if p == second
     ));
 }
+
+#[tokio::test]
+async fn a_key_is_forgotten_after_its_retention_and_remembered_within_it() {
+    let stack = spawn_stack().await;
+    stack.item("widget", 10, 100).await;
+    let body = json!({"item_id": "widget", "quantity": 1});
+    let mut ids = Vec::new();
+    for key in ["old-key", "young-key"] {
+        let res = stack.post_order(body.clone(), Some(key)).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        ids.push(res.json::<Value>().await.unwrap()["id"].clone());
+    }
+    stack
+        .sql("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old-key'")
+        .await;
+    let pool = platform::postgres::pool(&stack.order_db.config).unwrap();
+    let retention = order_svc::store::key_retention(pool, Duration::from_secs(86_400));
+    assert_eq!(retention.prune().await.unwrap(), 1, "only the old key");
+    assert_eq!(
+        retention.prune().await.unwrap(),
+        0,
+        "nothing left to delete"
+    );
+
+    let young = stack.post_order(body.clone(), Some("young-key")).await;
+    assert_eq!(young.status(), StatusCode::CREATED);
+    assert_eq!(
+        young.json::<Value>().await.unwrap()["id"],
+        ids[1],
+        "replayed"
+    );
+    let old = stack.post_order(body, Some("old-key")).await;
+    assert_eq!(old.status(), StatusCode::CREATED);
+    let again = old.json::<Value>().await.unwrap()["id"].clone();
+    assert_ne!(again, ids[0], "a forgotten key places a new order");
+    assert_eq!(stack.counts().await["confirmed"], 3);
+}

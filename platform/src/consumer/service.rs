@@ -186,6 +186,10 @@ impl ConsumerService {
     {
         let prometheus = crate::metrics::install()?;
         let pool = crate::postgres::migrated_pool(postgres, migrations, name).await?;
+        let retention = crate::retention::Retention::processed_events(
+            pool.clone(),
+            settings.processed_retention,
+        );
         let consumer = EventConsumer::new(settings, handler_for(pool.clone()));
         // Not ready while not consuming (broker away): what it serves would go stale.
         let readiness = crate::http::Readiness::default()
@@ -206,7 +210,7 @@ impl ConsumerService {
             server,
             consumer,
             pool,
-            workers: Vec::new(),
+            workers: vec![crate::run::worker(move |stop| retention.run(stop))],
         })
     }
 

@@ -46,13 +46,18 @@ pub struct ConsumerSettings {
     pub retry_delays: Vec<Duration>,
     /// Classic or quorum work queue.
     pub queue_type: QueueType,
+    /// How long an applied event's id is kept in `processed_events`, so that a redelivery within
+    /// it is recognised and not applied again.
+    pub processed_retention: Duration,
 }
 
 impl ConsumerSettings {
     /// Reads `CONSUMER_QUEUE` (default `default_queue`), `CONSUMER_PREFETCH` (256),
     /// `CONSUMER_CONCURRENCY` (4), `CONSUMER_BATCH` (64), `CONSUMER_LINGER` (`10ms`; `0s`
     /// takes only the deliveries already in hand), `RETRY_DELAYS` (`1s,5s,30s`: one retry level
-    /// each) and `QUEUE_TYPE` (`classic` or `quorum`, default `classic`), plus the AMQP section.
+    /// each), `QUEUE_TYPE` (`classic` or `quorum`, default `classic`) and
+    /// `PROCESSED_EVENTS_RETENTION` (`7d`, longer than every retry level together), plus the
+    /// AMQP section.
     pub fn from_env(
         env: &crate::config::Env<'_>,
         default_queue: &str,
@@ -84,6 +89,16 @@ impl ConsumerSettings {
                     .map_err(|e| ConfigError::new("RETRY_DELAYS", format!("{d:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let processed_retention = env.positive_duration(
+            "PROCESSED_EVENTS_RETENTION",
+            Duration::from_secs(7 * 86_400),
+        )?;
+        if processed_retention <= retry_delays.iter().sum::<Duration>() {
+            return Err(ConfigError::new(
+                "PROCESSED_EVENTS_RETENTION",
+                "must be longer than the RETRY_DELAYS together",
+            ));
+        }
         Ok(Self {
             amqp: AmqpConfig::from_env(env)?,
             queue: env.or("CONSUMER_QUEUE", default_queue.to_owned())?,
@@ -94,6 +109,7 @@ impl ConsumerSettings {
             linger,
             retry_delays,
             queue_type: env.or("QUEUE_TYPE", QueueType::Classic)?,
+            processed_retention,
         })
     }
 
@@ -105,5 +121,42 @@ impl ConsumerSettings {
     /// The parking queue.
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use super::ConsumerSettings;
+    use crate::config::Env;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<ConsumerSettings, crate::config::ConfigError> {
+        let source: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ConsumerSettings::from_env(&Env::new(&source), "q", &["#"])
+    }
+
+    #[test]
+    fn processed_ids_are_kept_longer_than_the_retries_take() {
+        let kept = settings(&[]).unwrap().processed_retention;
+        assert_eq!(kept.as_secs(), 7 * 86_400);
+        let err = settings(&[
+            ("RETRY_DELAYS", "1m,10m"),
+            ("PROCESSED_EVENTS_RETENTION", "11m"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "PROCESSED_EVENTS_RETENTION");
+        assert!(
+            settings(&[
+                ("RETRY_DELAYS", "1m,10m"),
+                ("PROCESSED_EVENTS_RETENTION", "12m")
+            ])
+            .is_ok()
+        );
     }
 }
