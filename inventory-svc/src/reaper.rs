@@ -15,6 +15,7 @@
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
+use platform::pace::Pace;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::StockStore;
@@ -26,8 +27,8 @@ const PAGE: usize = 500;
 pub struct HoldReaper {
     store: Arc<StockStore>,
     interval: Duration,
-    /// The shortest a page may take: [`PAGE`] items at the rate.
-    page_time: Duration,
+    /// Items looked at per second.
+    pace: Pace,
 }
 
 impl HoldReaper {
@@ -37,7 +38,7 @@ impl HoldReaper {
         Self {
             store,
             interval,
-            page_time: Duration::from_secs_f64(PAGE as f64 / f64::from(rate.get())),
+            pace: Pace::new(rate),
         }
     }
 
@@ -67,7 +68,7 @@ impl HoldReaper {
                 return Ok(());
             }
             after = Some(last);
-            let rest = self.page_time.saturating_sub(started.elapsed());
+            let rest = self.pace.rest(started, PAGE as u64);
             if !platform::shutdown::sleep(rest, shutdown).await {
                 return Ok(());
             }

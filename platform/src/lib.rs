@@ -21,6 +21,7 @@
 //! - [`healthcheck`]: `<service> healthcheck`, the container health check built into every binary.
 //! - [`openapi`]: OpenAPI pieces every service's document shares.
 //! - [`outbox`]: the transactional outbox over Postgres and its relay.
+//! - [`pace`]: how fast a background walk may go.
 //! - [`retention`]: deletes the rows of dedup and idempotency tables once they are old enough.
 //! - [`run`]: how a service process starts and stops (its `main`, its shutdown order).
 //! - [`shutdown`]: one cancellation token per process, cancelled on SIGTERM or Ctrl-C.
@@ -38,6 +39,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
+pub mod pace;
 pub mod postgres;
 pub mod problem;
 pub mod redis;

@@ -281,8 +281,8 @@ impl ScanPace {
     /// Waits out the rest of one SCAN's share of a second, begun at `started`.
     async fn pause(&self, started: tokio::time::Instant) {
         if let Some(rate) = self.keys_per_second {
-            let share = Duration::from_secs_f64(SCAN_COUNT as f64 / f64::from(rate.get()));
-            tokio::time::sleep_until(started + share).await;
+            let rest = crate::pace::Pace::new(rate).rest(started, SCAN_COUNT as u64);
+            tokio::time::sleep(rest).await;
         }
     }
 }

@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Rows deleted per statement: a short transaction that holds few locks.
 const BATCH: u64 = 1_000;
-/// The pause after a full batch, so a large backlog (the first pass after an upgrade, or after a
-/// long stop) is deleted at up to 10,000 rows/s instead of all at once.
-const PAUSE: Duration = Duration::from_millis(100);
+/// Rows deleted per second at most, so a large backlog (the first pass after an upgrade, or
+/// after a long stop) is deleted over time instead of all at once.
+const PACE: std::num::NonZeroU32 = std::num::NonZeroU32::new(10_000).unwrap();
 
 /// Deletes the rows of one table whose age column is older than `keep`.
 #[derive(Clone)]
@@ -65,6 +65,7 @@ impl Retention {
     pub async fn prune(&self) -> Result<u64, crate::postgres::DbError> {
         let mut deleted = 0;
         loop {
+            let started = tokio::time::Instant::now();
             let client = self.pool.get().await?;
             let statement = client.prepare_cached(&self.delete).await?;
             let n = client.execute(&statement, &[]).await?;
@@ -74,7 +75,7 @@ impl Retention {
             if n < BATCH {
                 return Ok(deleted);
             }
-            tokio::time::sleep(PAUSE).await;
+            tokio::time::sleep(crate::pace::Pace::new(PACE).rest(started, BATCH)).await;
         }
     }
 

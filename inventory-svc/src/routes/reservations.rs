@@ -87,6 +87,13 @@ async fn reserve(
     })
 }
 
+/// The state a reservation settled by `action` is in, counted in `inventory_settlements_total`.
+fn settled(action: Action) -> HoldState {
+    let status = action.settled();
+    metrics::counter!("inventory_settlements_total", "action" => status.as_str()).increment(1);
+    status
+}
+
 /// `POST /reservations/{id}/confirm|release|cancel` with the reservation's lines.
 async fn settle(
     state: web::Data<AppState>,
@@ -101,8 +108,7 @@ async fn settle(
     reservations::settle(&state.store, &rid, &lines, action)
         .await
         .map_err(|r| refusal_problem(&rid, r, Some(action)))?;
-    let status = action.settled();
-    metrics::counter!("inventory_settlements_total", "action" => status.as_str()).increment(1);
+    let status = settled(action);
     Ok(HttpResponse::Ok().json(ReservationView {
         reservation_id: rid,
         status,
@@ -128,16 +134,11 @@ async fn settle_batch(
         async move {
             let rid = entry.reservation_id;
             match reservations::settle(store, &rid, &entry.lines, action).await {
-                Ok(()) => {
-                    let status = action.settled();
-                    metrics::counter!("inventory_settlements_total", "action" => status.as_str())
-                        .increment(1);
-                    SettleOutcome {
-                        reservation_id: rid,
-                        status: Some(status),
-                        problem: None,
-                    }
-                }
+                Ok(()) => SettleOutcome {
+                    reservation_id: rid,
+                    status: Some(settled(action)),
+                    problem: None,
+                },
                 Err(refused) => {
                     let problem = refusal_problem(&rid, refused, Some(action));
                     SettleOutcome {
