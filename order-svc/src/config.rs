@@ -129,18 +129,12 @@ impl ServiceConfig for OrderConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::HashMap;
-
-    use platform::config::Env;
+    use platform::config::{Env, source_of};
 
     use super::OrderConfig;
 
     fn config(pairs: &[(&str, &str)]) -> Result<OrderConfig, platform::config::ConfigError> {
-        let source: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        OrderConfig::from_env(&Env::new(&source))
+        OrderConfig::from_env(&Env::new(&source_of(pairs)))
     }
 
     #[test]

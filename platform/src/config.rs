@@ -48,6 +48,14 @@ impl Source for std::collections::HashMap<String, String> {
     }
 }
 
+/// A [`Source`] holding just `pairs` (variable, value): what a test sets.
+pub fn source_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// Typed reads of variables from a [`Source`].
 pub struct Env<'a> {
     source: &'a dyn Source,
@@ -276,18 +284,10 @@ impl AdminToken {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::collections::HashMap;
-
-    fn env_of(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn an_unparsable_value_names_the_variable() {
-        let source = env_of(&[("PORT", "eighty")]);
+        let source = source_of(&[("PORT", "eighty")]);
         let err = HttpConfig::from_env(&Env::new(&source), 8081).unwrap_err();
         assert_eq!(err.var, "PORT");
         assert!(err.to_string().contains("eighty"), "{err}");
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_when_unset_and_durations_read_the_human_way() {
-        let source = env_of(&[("SHUTDOWN_TIMEOUT", "1500ms")]);
+        let source = source_of(&[("SHUTDOWN_TIMEOUT", "1500ms")]);
         let http = HttpConfig::from_env(&Env::new(&source), 8081).unwrap();
         assert_eq!(http.port, 8081);
         assert_eq!(http.shutdown_timeout, Duration::from_millis(1500));
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_zero_duration_is_refused_where_it_must_be_positive() {
-        let source = env_of(&[("POLL", "0s"), ("WAIT", "250ms")]);
+        let source = source_of(&[("POLL", "0s"), ("WAIT", "250ms")]);
         let env = Env::new(&source);
         let err = env
             .positive_duration("POLL", Duration::from_secs(1))
@@ -324,13 +324,13 @@ mod tests {
 
     #[test]
     fn the_admin_token_is_required() {
-        let err = AdminToken::from_env(&Env::new(&env_of(&[]))).unwrap_err();
+        let err = AdminToken::from_env(&Env::new(&source_of(&[]))).unwrap_err();
         assert_eq!(err.var, "ADMIN_TOKEN");
     }
 
     #[test]
     fn a_url_of_the_wrong_scheme_is_refused() {
-        let source = env_of(&[("REDIS_URL", "http://localhost")]);
+        let source = source_of(&[("REDIS_URL", "http://localhost")]);
         assert_eq!(
             RedisConfig::from_env(&Env::new(&source)).unwrap_err().var,
             "REDIS_URL"

@@ -13,7 +13,7 @@ pub struct Pace {
 
 impl Pace {
     /// A pace of `per_second` units a second.
-    pub fn new(per_second: NonZeroU32) -> Self {
+    pub const fn new(per_second: NonZeroU32) -> Self {
         Self { per_second }
     }
 

@@ -13,16 +13,17 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio_util::sync::CancellationToken;
 
+use crate::pace::Pace;
+
 /// How often a retention pass runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
 /// Rows deleted per statement: a short transaction that holds few locks.
 const BATCH: u64 = 1_000;
 /// Rows deleted per second at most, so a large backlog (the first pass after an upgrade, or
 /// after a long stop) is deleted over time instead of all at once.
-const PACE: std::num::NonZeroU32 = std::num::NonZeroU32::new(10_000).unwrap();
+const PACE: Pace = Pace::new(std::num::NonZeroU32::new(10_000).unwrap());
 
 /// Deletes the rows of one table whose age column is older than `keep`.
-#[derive(Clone)]
 pub struct Retention {
     pool: Pool,
     table: &'static str,
@@ -75,7 +76,7 @@ impl Retention {
             if n < BATCH {
                 return Ok(deleted);
             }
-            tokio::time::sleep(crate::pace::Pace::new(PACE).rest(started, BATCH)).await;
+            tokio::time::sleep(PACE.rest(started, BATCH)).await;
         }
     }
 

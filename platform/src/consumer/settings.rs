@@ -128,17 +128,11 @@ impl ConsumerSettings {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::HashMap;
-
     use super::ConsumerSettings;
-    use crate::config::Env;
+    use crate::config::{Env, source_of};
 
     fn settings(pairs: &[(&str, &str)]) -> Result<ConsumerSettings, crate::config::ConfigError> {
-        let source: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        ConsumerSettings::from_env(&Env::new(&source), "q", &["#"])
+        ConsumerSettings::from_env(&Env::new(&source_of(pairs)), "q", &["#"])
     }
 
     #[test]
