@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use platform::{postgres, testing::TestDatabase};
+use platform::{outbox, postgres, testing::TestDatabase};
 
 mod embedded {
     refinery::embed_migrations!("tests/migrations");
@@ -90,4 +90,59 @@ async fn a_connection_terminated_by_the_server_is_a_passing_failure_not_a_bug() 
     // A 503 for the client, who may retry, never a 500.
     let problem = platform::problem::Problem::from(db_err);
     assert_eq!(problem.status, 503);
+}
+
+#[tokio::test]
+async fn the_outbox_backlog_spans_the_waiting_ids_and_is_zero_when_empty() {
+    let db = TestDatabase::create(embedded::migrations::runner()).await;
+    let pool = postgres::pool(&db.config).unwrap();
+    let client = pool.get().await.unwrap();
+    // The table every service's migrations create (platform::outbox's documentation).
+    client
+        .batch_execute(
+            "CREATE TABLE outbox (id BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL UNIQUE, \
+             kind TEXT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, source TEXT NOT NULL, \
+             data JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
+    let empty = outbox::backlog(&pool).await.unwrap();
+    assert_eq!((empty.events, empty.oldest_age_seconds), (0, 0.0));
+
+    // 1,000 rows, the oldest written a minute ago.
+    client
+        .batch_execute(
+            "INSERT INTO outbox (event_id, kind, occurred_at, source, data, created_at) \
+             SELECT gen_random_uuid(), 'order_created', now(), 'test', '{}', \
+                    now() - make_interval(secs => 60 - n * 0.01) \
+             FROM generate_series(0, 999) AS n",
+        )
+        .await
+        .unwrap();
+    let full = outbox::backlog(&pool).await.unwrap();
+    assert_eq!(full.events, 1000);
+    assert!(
+        (59.0..120.0).contains(&full.oldest_age_seconds),
+        "oldest waited {}s",
+        full.oldest_age_seconds
+    );
+
+    // A relay publishes the oldest 400 (rows leave in id order).
+    client
+        .batch_execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 400)",
+        )
+        .await
+        .unwrap();
+    let left = outbox::backlog(&pool).await.unwrap();
+    assert_eq!(left.events, 600);
+    assert!(
+        left.oldest_age_seconds < full.oldest_age_seconds - 3.0,
+        "the oldest is now younger: {} then {}",
+        full.oldest_age_seconds,
+        left.oldest_age_seconds
+    );
+
+    client.batch_execute("DELETE FROM outbox").await.unwrap();
+    assert_eq!(outbox::backlog(&pool).await.unwrap().events, 0);
 }

@@ -314,14 +314,19 @@ impl OrderStore {
     /// Marks the orders of `ids` whose stock is still `pending_confirm` as `committed`, in one
     /// statement; returns how many it marked. The same fence as [`Self::set_stock`]: an order
     /// that moved on meanwhile keeps its state.
+    ///
+    /// Planned afresh each time (an unnamed statement, not [`prepare_cached`]): a cached
+    /// generic plan is made once, for the table as it was then, and a service started on an
+    /// empty `orders` keeps a sequential scan for it as the table grows, until an `ANALYZE`
+    /// invalidates it. One plan per batch of confirmations costs little; a scan of every order
+    /// per batch grows without end (docs/benchmarks.md, "Plans made for an empty table").
+    ///
+    /// [`prepare_cached`]: deadpool_postgres::Client::prepare_cached
     pub async fn mark_committed(&self, ids: &[Uuid]) -> Result<u64, DbError> {
         let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached("UPDATE orders SET stock = $2 WHERE id = ANY($1) AND stock = $3")
-            .await?;
         Ok(client
             .execute(
-                &statement,
+                "UPDATE orders SET stock = $2 WHERE id = ANY($1) AND stock = $3",
                 &[
                     &ids,
                     &StockState::Committed.as_str(),
