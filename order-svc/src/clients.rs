@@ -125,6 +125,8 @@ impl Dependency {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_millis(500)))
+            // Under the services' keep-alive (platform::http::SERVER_KEEP_ALIVE): this side
+            // lets go of an idle connection first.
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         let policy = failsafe::failure_policy::consecutive_failures(

@@ -327,6 +327,13 @@ pub fn bind(config: &crate::config::HttpConfig) -> anyhow::Result<std::net::TcpL
     })
 }
 
+/// How long a service keeps an idle client connection open: longer than every client that
+/// pools connections to it keeps one idle (the gateway's upstreams 60 s, order-svc's clients
+/// 30 s), so the client always lets go first. The other way round (actix-web's default is 5 s),
+/// a client can reuse a connection at the moment the service closes it, and the request fails
+/// without having reached the service; nginx does not resend a POST, so a customer got a 502.
+pub const SERVER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Builds a service's HTTP server the way every service runs it: request ids and RED metrics,
 /// problem+json for bad JSON, queries and paths, `/healthz`, `/readyz`, `/metrics`, a problem
 /// 404 for unknown routes, and no signal handling of its own (the process's shutdown token
@@ -357,6 +364,7 @@ where
             .default_service(web::to(no_such_route))
     })
     .workers(config.workers)
+    .keep_alive(SERVER_KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
     .listen(listener)?
