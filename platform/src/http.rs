@@ -331,7 +331,7 @@ pub fn bind(config: &crate::config::HttpConfig) -> anyhow::Result<std::net::TcpL
 /// pools connections to it keeps one idle (the gateway's upstreams 60 s, order-svc's clients
 /// 30 s), so the client always lets go first. The other way round (actix-web's default is 5 s),
 /// a client can reuse a connection at the moment the service closes it, and the request fails
-/// without having reached the service; nginx does not resend a POST, so a customer got a 502.
+/// without having reached the service; nginx does not resend a POST, so a customer got a 503.
 pub const SERVER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// Builds a service's HTTP server the way every service runs it: request ids and RED metrics,

@@ -319,7 +319,7 @@ impl OrderStore {
     /// generic plan is made once, for the table as it was then, and a service started on an
     /// empty `orders` keeps a sequential scan for it as the table grows, until an `ANALYZE`
     /// invalidates it. One plan per batch of confirmations costs little; a scan of every order
-    /// per batch grows without end (docs/benchmarks.md, "Plans made for an empty table").
+    /// per batch grows without end (docs/benchmarks.md, "A plan made for an empty table").
     ///
     /// [`prepare_cached`]: deadpool_postgres::Client::prepare_cached
     pub async fn mark_committed(&self, ids: &[Uuid]) -> Result<u64, DbError> {
