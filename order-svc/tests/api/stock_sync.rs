@@ -353,3 +353,35 @@ async fn a_confirm_marked_after_a_cancel_does_not_overwrite_its_pending_return()
         "the units are still to be returned"
     );
 }
+
+#[tokio::test]
+async fn a_mark_commits_exactly_the_pending_orders_of_its_batch() {
+    let (_db, store, sql) = store().await;
+    let pending: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    for id in &pending {
+        pending_confirm(&sql, *id, 1, 0.0).await;
+    }
+    let cancelled = Uuid::now_v7();
+    pending_confirm(&sql, cancelled, 1, 0.0).await;
+    assert!(matches!(
+        store
+            .cancel(cancelled, "cancelled by request")
+            .await
+            .unwrap(),
+        Some(Ok(_))
+    ));
+    let untouched = Uuid::now_v7();
+    pending_confirm(&sql, untouched, 1, 0.0).await;
+
+    // One batch: the five pending orders (the first twice), the cancelled one, and an id no
+    // order has; the order outside the batch stays as it is.
+    let mut batch = pending.clone();
+    batch.extend([pending[0], cancelled, Uuid::now_v7()]);
+    let marked = store.mark_committed(&batch).await.unwrap();
+    assert_eq!(marked, 5, "each pending order of the batch marked once");
+    for id in &pending {
+        assert_eq!(row(&sql, *id).await.1, "committed");
+    }
+    assert_eq!(row(&sql, cancelled).await.1, "pending_return");
+    assert_eq!(row(&sql, untouched).await.1, "pending_confirm");
+}
