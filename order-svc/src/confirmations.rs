@@ -14,7 +14,7 @@
 //! hold confirms as done) and marks them, or cancels an order whose hold ran out
 //! (`stock_sync`). That is the path a failed confirm took before, inside the request.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use platform::reservation::Action;
 use tokio::sync::mpsc;
@@ -27,6 +27,11 @@ use crate::{
 
 /// The most orders one confirm call and one mark carry: as many as inventory takes at once.
 const BATCH: usize = platform::reservation::MAX_BATCH;
+
+/// How long the confirmer waits after the first order of a batch for more, as the relays do
+/// after a wake-up (docs/decisions/0029-the-confirmer-gathers-a-few-milliseconds-of-orders.md):
+/// the answer has gone already, so nothing waits for it but the order's `committed` mark.
+const GATHER: Duration = platform::outbox::GATHER;
 
 /// The most bytes one order adds to a confirm call's body: its entry with a UUID reservation id
 /// and one line with the longest item id (64) and quantity (20 digits), and a comma.
@@ -85,6 +90,7 @@ impl Confirmer {
                     if received == 0 {
                         break;
                     }
+                    self.gather(&mut batch, &shutdown).await;
                 }
                 () = shutdown.cancelled() => {
                     self.orders.close();
@@ -95,6 +101,24 @@ impl Confirmer {
                 }
             }
             self.confirm(&mut batch).await;
+        }
+    }
+
+    /// Waits [`GATHER`] (unless `batch` is full or the service is stopping) and adds what came
+    /// in meanwhile, so the orders of those milliseconds share one confirm call and one mark.
+    async fn gather(&mut self, batch: &mut Vec<ToSettle>, shutdown: &CancellationToken) {
+        if batch.len() >= BATCH {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(GATHER) => {}
+            () = shutdown.cancelled() => {}
+        }
+        while batch.len() < BATCH {
+            match self.orders.try_recv() {
+                Ok(order) => batch.push(order),
+                Err(_) => break,
+            }
         }
     }
 
