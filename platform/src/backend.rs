@@ -155,9 +155,3 @@ impl From<PoolError> for BackendError {
         Self::unavailable(Backend::Redis, e.to_string())
     }
 }
-
-impl From<deadpool_redis::PoolError> for BackendError {
-    fn from(e: deadpool_redis::PoolError) -> Self {
-        Self::unavailable(Backend::Redis, with_causes(&e))
-    }
-}

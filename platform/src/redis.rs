@@ -1,5 +1,5 @@
-//! Redis: one server or a Redis Cluster, behind one pool type (deadpool-redis over multiplexed
-//! connections, or over redis-rs' cluster client), chosen by `REDIS_CLUSTER`.
+//! Redis: one server or a Redis Cluster, behind one pool type (deadpool over deadpool-redis'
+//! multiplexed connections, or over redis-rs' cluster client), chosen by `REDIS_CLUSTER`.
 //!
 //! On a cluster every command goes to the node owning its key's slot; a script touches only
 //! keys of one slot (the services' keys share a hash tag per item). What differs is only work
@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use deadpool::managed::{self, Metrics, Object, PoolConfig, RecycleResult, Timeouts};
 use redis::{
-    Cmd, FromRedisValue, RedisFuture, RedisResult, Value,
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value,
     aio::ConnectionLike,
+    cluster_async::ClusterConnection,
     cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
 };
 
@@ -20,6 +21,10 @@ use crate::config::RedisConfig;
 /// How long a caller waits for a pooled connection, or for a new one to be made, before the
 /// request fails fast with a 503 instead of hanging while Redis is away.
 const POOL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection handed out less than this long ago, whose last command the server answered,
+/// goes out again without a PING (see [`SkipPing`]).
+const ANSWERED_LATELY: Duration = Duration::from_secs(1);
 
 /// Keys asked for per SCAN round trip.
 const SCAN_COUNT: usize = 1000;
@@ -31,12 +36,15 @@ pub struct Pool {
     wait: Option<Wait>,
 }
 
+type SingleManager = SkipPing<deadpool_redis::Manager>;
+type ClusterManager = SkipPing<deadpool_redis::cluster::Manager>;
+
 #[derive(Clone)]
 enum PoolKind {
     /// One server (which may have replicas of its own).
-    Single(deadpool_redis::Pool),
+    Single(managed::Pool<SingleManager>),
     /// A Redis Cluster: commands are routed by key slot.
-    Cluster(deadpool_redis::cluster::Pool),
+    Cluster(managed::Pool<ClusterManager>),
 }
 
 /// `REDIS_WAIT_REPLICAS` / `REDIS_WAIT_TIMEOUT`: how many replicas must have a write before it
@@ -56,9 +64,90 @@ pub struct Connection {
 
 enum ConnectionKind {
     /// To one server.
-    Single(deadpool_redis::Connection),
+    Single(Object<SingleManager>),
     /// To a cluster.
-    Cluster(deadpool_redis::cluster::Connection),
+    Cluster(Object<ClusterManager>),
+}
+
+/// deadpool-redis' manager, which makes the connections and, before it hands one out again,
+/// checks it with a `PING`: a round trip to Redis for every use, as many as the commands
+/// themselves (a reservation is one script call). This one skips that `PING` when the
+/// connection was handed out less than [`ANSWERED_LATELY`] ago and Redis answered the last
+/// command sent on it (a reply or an error reply of its own). A connection that failed, timed
+/// out (its command dropped unanswered) or sat idle is still checked, and replaced when the
+/// check fails, as before.
+struct SkipPing<M>(M);
+
+impl<M: managed::Manager> managed::Manager for SkipPing<M> {
+    type Type = Watched<M::Type>;
+    type Error = M::Error;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        Ok(Watched {
+            conn: self.0.create().await?,
+            answered: true,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        watched: &mut Self::Type,
+        metrics: &Metrics,
+    ) -> RecycleResult<Self::Error> {
+        if watched.answered && metrics.last_used() < ANSWERED_LATELY {
+            return Ok(());
+        }
+        self.0.recycle(&mut watched.conn, metrics).await?;
+        watched.answered = true;
+        Ok(())
+    }
+}
+
+/// A pooled connection and whether Redis answered the last command sent on it.
+pub struct Watched<C> {
+    conn: C,
+    answered: bool,
+}
+
+/// Whether `error` is Redis' own answer (an error reply), rather than a failure to get one.
+fn answered_by_redis(error: &RedisError) -> bool {
+    matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+}
+
+impl<C: ConnectionLike + Send> Watched<C> {
+    /// Sends with `send` and records whether Redis answered.
+    fn watch<'a, T: Send + 'a>(
+        &'a mut self,
+        send: impl FnOnce(&'a mut C) -> RedisFuture<'a, T>,
+    ) -> RedisFuture<'a, T> {
+        let Self { conn, answered } = self;
+        *answered = false;
+        let reply = send(conn);
+        Box::pin(async move {
+            let result = reply.await;
+            *answered = result.as_ref().map_or_else(answered_by_redis, |_| true);
+            result
+        })
+    }
+}
+
+impl<C: ConnectionLike + Send> ConnectionLike for Watched<C> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.watch(|conn| conn.req_packed_command(cmd))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.watch(|conn| conn.req_packed_commands(pipeline, offset, count))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
 }
 
 /// A write was applied on the primary but did not reach `REDIS_WAIT_REPLICAS` replicas within
@@ -89,19 +178,27 @@ pub fn pool(config: &RedisConfig) -> anyhow::Result<Pool> {
         recycle: Some(POOL_TIMEOUT),
     };
     let inner = if config.cluster {
-        let mut cfg = deadpool_redis::cluster::Config::from_urls(config.urls());
-        cfg.pool = Some(pool);
-        PoolKind::Cluster(cfg.create_pool(Some(Runtime::Tokio1))?)
+        let manager = deadpool_redis::cluster::Manager::new(config.urls(), false)?;
+        PoolKind::Cluster(build(manager, pool)?)
     } else {
-        let mut cfg = deadpool_redis::Config::from_url(config.url.clone());
-        cfg.pool = Some(pool);
-        PoolKind::Single(cfg.create_pool(Some(Runtime::Tokio1))?)
+        let manager = deadpool_redis::Manager::new(config.url.as_str())?;
+        PoolKind::Single(build(manager, pool)?)
     };
     let wait = (config.wait_replicas > 0).then_some(Wait {
         replicas: config.wait_replicas,
         timeout: config.wait_timeout,
     });
     Ok(Pool { inner, wait })
+}
+
+fn build<M: managed::Manager>(
+    manager: M,
+    config: PoolConfig,
+) -> anyhow::Result<managed::Pool<SkipPing<M>>> {
+    Ok(managed::Pool::builder(SkipPing(manager))
+        .config(config)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()?)
 }
 
 impl Pool {
@@ -171,11 +268,15 @@ impl Connection {
                 pipe.query_async(&mut **c).await
             }
             ConnectionKind::Cluster(c) => {
+                // Sent on clones of the cluster client, so recorded here as one command.
+                c.answered = false;
                 let replies = cmds.iter().map(|cmd| {
-                    let mut conn = (**c).clone();
+                    let mut conn = c.conn.clone();
                     async move { cmd.query_async::<T>(&mut conn).await }
                 });
-                futures::future::try_join_all(replies).await
+                let replies = futures::future::try_join_all(replies).await;
+                c.answered = replies.as_ref().map_or_else(answered_by_redis, |_| true);
+                replies
             }
         }
     }
@@ -223,7 +324,9 @@ impl Connection {
                 }
             }
             ConnectionKind::Cluster(c) => {
-                for (host, port) in primaries(c).await? {
+                // Routed by address, past the watched connection: recorded here as one command.
+                c.answered = false;
+                for (host, port) in primaries(&mut c.conn).await? {
                     let mut cursor = 0;
                     loop {
                         let started = tokio::time::Instant::now();
@@ -232,7 +335,7 @@ impl Connection {
                             port,
                         });
                         let reply = pace
-                            .round_trip(c.route_command(scan(cursor), route))
+                            .round_trip(c.conn.route_command(scan(cursor), route))
                             .await?;
                         let (next, batch): (u64, Vec<String>) =
                             FromRedisValue::from_redis_value(reply)?;
@@ -244,6 +347,7 @@ impl Connection {
                         pace.pause(started).await;
                     }
                 }
+                c.answered = true;
                 Ok(keys)
             }
         }
@@ -370,13 +474,8 @@ impl Connection {
 }
 
 /// The cluster's primaries (host, port), from `CLUSTER SLOTS`: the first node of each range.
-async fn primaries(
-    conn: &mut deadpool_redis::cluster::Connection,
-) -> RedisResult<Vec<(String, u16)>> {
-    let slots: Vec<Value> = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query_async(&mut **conn)
-        .await?;
+async fn primaries(conn: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
+    let slots: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
     let mut nodes = Vec::new();
     for range in slots {
         let Value::Array(parts) = range else { continue };
