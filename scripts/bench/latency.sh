@@ -17,10 +17,11 @@
 #
 # Usage: scripts/bench/latency.sh RATE [RATE…]   orders/s, e.g. 300 or 150.5
 #        scripts/bench/latency.sh --install     only install oha if missing (scripts/bench.sh)
-# stdout: one line per rate, "target achieved p50 p90 p99 max non-2xx errors": target and
+# stdout: one line per rate, "target achieved p50 p90 p99 max non-2xx errors busy": target and
 # achieved in orders/s (achieved: answers and errors over the run's whole time, so below target
 # when the system fell behind), latencies in ms over the answered orders, errors = requests with
-# no answer (connect, timeout, reset). stderr: what it does.
+# no answer (connect, timeout, reset), busy = % of the machine's cores busy meanwhile (oha's own
+# share included). stderr: what it does.
 #
 # Knobs: BENCH_SECONDS (default 10) per rate, BENCH_RATE_CONNECTIONS (default 64: connections
 # oha may open; enough that at a rate the system keeps up with, an order never waits for one),
@@ -73,7 +74,9 @@ count_for() { awk -v r="$1" -v s="$2" 'BEGIN { n = int(r * s + 0.5); print (n < 
 say "POST /orders through the gateway ($gw) on a schedule (oha $oha_version, open loop, $connections connections), ${seconds}s per rate: $*"
 orders_at "$1" "$(count_for "$1" 2)" --output-format quiet # warm-up
 for rate in "$@"; do
+  before=$(cpu_ticks)
   orders_at "$rate" "$(count_for "$rate" "$seconds")" --output-format json -o "$report"
+  busy=$(busy_percent "$before" "$(cpu_ticks)")
   # Seconds in oha's report; percentiles over the answered orders (null when none was).
   figures=$(jq -r '
     def ms: if . == null then null else . * 1000 end;
@@ -91,7 +94,7 @@ for rate in "$@"; do
   line=$(awk -v t="$rate" -v a="$achieved" -v p50="$p50" -v p90="$p90" -v p99="$p99" -v m="$max" \
     -v b="$bad" -v e="$errors" 'BEGIN { printf "%s %.1f %.2f %.2f %.2f %.2f %d %d", t + 0, a, p50, p90, p99, m, b, e }')
   read -r _ achieved p50 p90 p99 max _ _ <<<"$line"
-  say "  $rate orders/s: achieved $achieved/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $max ms, $bad non-2xx, $errors errors"
+  say "  $rate orders/s: achieved $achieved/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $max ms, $bad non-2xx, $errors errors, cores $busy % busy"
   [ "$errors" -eq 0 ] || say "    errors: $(jq -c .errorDistribution "$report")"
-  echo "$line"
+  echo "$line $busy"
 done

@@ -13,6 +13,20 @@
 
 say() { printf '%s\n' "$*" >&2; }
 
+# The machine's CPU time so far, from /proc/stat's first line: "busy total" in clock ticks over
+# every core, busy being all but idle and iowait (user, nice, system, irq, softirq, steal).
+cpu_ticks() {
+  awk '/^cpu / { total = 0; for (i = 2; i <= 9; i++) total += $i; print total - $5 - $6, total; exit }' /proc/stat
+}
+
+# How busy the machine's cores were between two cpu_ticks readings, in percent of all of them
+# (100 = every core busy the whole time; the load generator's own CPU counts too).
+busy_percent() { # "busy total" "busy total"
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); d = y[2] - x[2]
+    printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+
 # Installs Debian packages (as root, once `apt-get update` has run in this process).
 bench_apt_install() {
   if [ "$(id -u)" -ne 0 ]; then
