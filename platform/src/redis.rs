@@ -255,7 +255,10 @@ impl Connection {
     /// Runs `cmds`, which may touch keys of many slots, and returns their replies in order: one
     /// pipeline on a single server; on a cluster, each command to its own node, all at once
     /// (the cluster connection multiplexes them).
-    pub async fn query_all<T: FromRedisValue>(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<T>> {
+    pub async fn query_all<T: FromRedisValue + Send>(
+        &mut self,
+        cmds: &[Cmd],
+    ) -> RedisResult<Vec<T>> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
@@ -267,16 +270,16 @@ impl Connection {
                 }
                 pipe.query_async(&mut **c).await
             }
+            // Each on its own clone of the cluster client, watched together as one command.
             ConnectionKind::Cluster(c) => {
-                // Sent on clones of the cluster client, so recorded here as one command.
-                c.answered = false;
-                let replies = cmds.iter().map(|cmd| {
-                    let mut conn = c.conn.clone();
-                    async move { cmd.query_async::<T>(&mut conn).await }
-                });
-                let replies = futures::future::try_join_all(replies).await;
-                c.answered = replies.as_ref().map_or_else(answered_by_redis, |_| true);
-                replies
+                c.watch(|conn| {
+                    let replies = cmds.iter().map(|cmd| {
+                        let mut conn = conn.clone();
+                        async move { cmd.query_async::<T>(&mut conn).await }
+                    });
+                    Box::pin(futures::future::try_join_all(replies))
+                })
+                .await
             }
         }
     }
