@@ -10,13 +10,14 @@
 #      proxy.sh     wrk through one throwaway nginx proxy hop (keepalive)       requests/s
 # 2. The composite limit: one order needs one of each, so 1 / Σ(1/rate_i).
 # 3. The whole system (system.sh): POST /orders through the gateway with wrk at each of
-#    BENCH_LEVELS, with orders/s, p50/p90/p99, non-2xx, orders/s ÷ composite, and how busy the
-#    machine's cores were meanwhile. wrk is a closed loop: it says what latency is at a
-#    concurrency, not at a rate.
+#    BENCH_LEVELS, with orders/s, p50/p90/p99, non-2xx, orders/s ÷ composite, how busy the
+#    machine's cores were meanwhile and how long its disk stalled every task (PSI). wrk is a
+#    closed loop: it says what latency is at a concurrency, not at a rate.
 # 4. The whole system at fixed rates (latency.sh): POST /orders sent on a schedule (open loop,
 #    oha), latency from each order's scheduled send, at BENCH_RATE_FRACTIONS of the highest
 #    orders/s step 3 measured (its peak), or at BENCH_RATES orders/s; achieved orders/s,
-#    p50/p90/p99/max, non-2xx, errors and how busy the cores were, against the performance goal:
+#    p50/p90/p99/max, non-2xx, errors, how busy the cores were and how long the disk stalled,
+#    against the performance goal:
 #    p99 ≤ 25 ms at half the peak.
 # 5. The figures as JSON in .stack/bench/<time>.json and a plot next to it (<time>.png: orders/s
 #    and p99 against concurrency, the composite and 0.7 of it as lines; and, beside it, the
@@ -114,6 +115,9 @@ fi
 
 # The figures as JSON (numbers only, but for a few names).
 json_str() { local s=${1//\\/\\\\}; printf '"%s"' "${s//\"/\\\"}"; }
+json_num() { if [ "$1" = - ]; then printf null; else printf '%s' "$1"; fi; } # "-": none
+# A share in percent for the tables, "-" for none.
+pct() { if [ "$1" = - ]; then printf -- -; else printf '%.0f%%' "$1"; fi; }
 mkdir -p "$out"
 json=$out/$stamp.json
 {
@@ -136,19 +140,19 @@ json=$out/$stamp.json
   printf '  },\n  "composite_per_s": %s,\n  "system": [\n' "$composite"
   sep=""
   for row in "${rows[@]}"; do
-    read -r c rate p50 p90 p99 bad errors busy <<<"$row"
+    read -r c rate p50 p90 p99 bad errors busy io_some io_full <<<"$row"
     ratio=$(awk -v r="$rate" -v k="$composite" 'BEGIN { printf "%.3f", r / k }')
-    printf '%s    {"connections": %s, "orders_per_s": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "non_2xx": %s, "socket_errors": %s, "of_composite": %s, "cores_busy_percent": %s}' \
-      "$sep" "$c" "$rate" "$p50" "$p90" "$p99" "$bad" "$errors" "$ratio" "$busy"
+    printf '%s    {"connections": %s, "orders_per_s": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "non_2xx": %s, "socket_errors": %s, "of_composite": %s, "cores_busy_percent": %s, "io_some_percent": %s, "io_full_percent": %s}' \
+      "$sep" "$c" "$rate" "$p50" "$p90" "$p99" "$bad" "$errors" "$ratio" "$busy" "$(json_num "$io_some")" "$(json_num "$io_full")"
     sep=$',\n'
   done
   printf '\n  ],\n  "peak_orders_per_s": %s,\n  "p99_goal_ms": %s,\n  "fixed_rate": [\n' "$peak" "$p99_goal_ms"
   sep=""
   for row in "${fixed[@]}"; do
-    read -r target achieved p50 p90 p99 max bad errors busy <<<"$row"
+    read -r target achieved p50 p90 p99 max bad errors busy io_some io_full <<<"$row"
     of_peak=$(awk -v t="$target" -v p="$peak" 'BEGIN { printf "%.3f", t / p }')
-    printf '%s    {"target_per_s": %s, "of_peak": %s, "achieved_per_s": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "max_ms": %s, "non_2xx": %s, "errors": %s, "cores_busy_percent": %s}' \
-      "$sep" "$target" "$of_peak" "$achieved" "$p50" "$p90" "$p99" "$max" "$bad" "$errors" "$busy"
+    printf '%s    {"target_per_s": %s, "of_peak": %s, "achieved_per_s": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "max_ms": %s, "non_2xx": %s, "errors": %s, "cores_busy_percent": %s, "io_some_percent": %s, "io_full_percent": %s}' \
+      "$sep" "$target" "$of_peak" "$achieved" "$p50" "$p90" "$p99" "$max" "$bad" "$errors" "$busy" "$(json_num "$io_some")" "$(json_num "$io_full")"
     sep=$',\n'
   done
   printf '\n  ]\n}\n'
@@ -165,24 +169,25 @@ printf '  %-48s %12.0f\n' "Redis: reserve.lua (redis-benchmark)" "$redis" \
   "RabbitMQ: confirmed publish, batches of 100" "$rabbitmq" \
   "NGINX: one proxy hop (wrk)" "$proxy"
 printf '  %-48s %12.0f\n\n' "composite limit: 1 / sum(1/rate)" "$composite"
-printf '  %11s %10s %9s %9s %9s %8s %7s %12s %6s\n' connections orders/s "p50 ms" "p90 ms" "p99 ms" non-2xx errors "of composite" busy
+printf '  %11s %10s %9s %9s %9s %8s %7s %12s %6s %9s\n' connections orders/s "p50 ms" "p90 ms" "p99 ms" non-2xx errors "of composite" busy "io stall"
 for row in "${rows[@]}"; do
-  read -r c rate p50 p90 p99 bad errors busy <<<"$row"
-  printf '  %11s %10.0f %9.1f %9.1f %9.1f %8s %7s %11.1f%% %5.0f%%\n' "$c" "$rate" "$p50" "$p90" "$p99" \
-    "$bad" "$errors" "$(awk -v r="$rate" -v k="$composite" 'BEGIN { print 100 * r / k }')" "$busy"
+  read -r c rate p50 p90 p99 bad errors busy io_some io_full <<<"$row"
+  printf '  %11s %10.0f %9.1f %9.1f %9.1f %8s %7s %11.1f%% %5.0f%% %9s\n' "$c" "$rate" "$p50" "$p90" "$p99" \
+    "$bad" "$errors" "$(awk -v r="$rate" -v k="$composite" 'BEGIN { print 100 * r / k }')" "$busy" "$(pct "$io_full")"
 done
 printf '  (errors: the socket errors wrk counted, e.g. timeouts; busy: the share of all cores busy\n'
-printf '   meanwhile, the load generator included)\n\n'
+printf '   meanwhile, the load generator included; io stall: the share of the time in which every\n'
+printf '   task that could run waited for the disk, /proc/pressure/io "full")\n\n'
 if [ "${#fixed[@]}" -gt 0 ]; then
   printf "  open loop at fixed rates (oha, %s connections), latency from each order's scheduled send\n" \
     "$rate_connections"
-  printf '  %7s %9s %10s %9s %9s %9s %9s %8s %7s %6s %13s\n' "of peak" target/s achieved/s "p50 ms" "p90 ms" "p99 ms" "max ms" \
-    non-2xx errors busy "p99 <= $p99_goal_ms ms"
+  printf '  %7s %9s %10s %9s %9s %9s %9s %8s %7s %6s %9s %13s\n' "of peak" target/s achieved/s "p50 ms" "p90 ms" "p99 ms" "max ms" \
+    non-2xx errors busy "io stall" "p99 <= $p99_goal_ms ms"
   for row in "${fixed[@]}"; do
-    read -r target achieved p50 p90 p99 max bad errors busy <<<"$row"
-    printf '  %6.1f%% %9s %10.1f %9.1f %9.1f %9.1f %9.1f %8s %7s %5.0f%% %13s\n' \
+    read -r target achieved p50 p90 p99 max bad errors busy io_some io_full <<<"$row"
+    printf '  %6.1f%% %9s %10.1f %9.1f %9.1f %9.1f %9.1f %8s %7s %5.0f%% %9s %13s\n' \
       "$(awk -v t="$target" -v p="$peak" 'BEGIN { print 100 * t / p }')" "$target" "$achieved" "$p50" "$p90" \
-      "$p99" "$max" "$bad" "$errors" "$busy" "$(awk -v v="$p99" -v g="$p99_goal_ms" 'BEGIN { print (v <= g ? "yes" : "no") }')"
+      "$p99" "$max" "$bad" "$errors" "$busy" "$(pct "$io_full")" "$(awk -v v="$p99" -v g="$p99_goal_ms" 'BEGIN { print (v <= g ? "yes" : "no") }')"
   done
   printf '  (peak: the highest orders/s above, %s; goal: p99 <= %s ms at 50%% of it; achieved below\n' "$peak" "$p99_goal_ms"
   printf '   target: the system fell behind, and the latencies count the wait; errors: no answer)\n\n'

@@ -11,8 +11,9 @@
 # env:    prints the stack's addresses and names (gateway, Redis and its key prefix, each
 #         service, database and queue, Prometheus) as shell assignments, for `make audit`,
 #         `make chaos` and the other scripts that work on a running stack.
-# purge:  (after down) deletes the stack's data: its Redis keys, queues and databases (its empty
-#         exchange stays; it is declared again on the next start anyway).
+# purge:  (after down; refused while anything of the stack still runs, whose databases it would
+#         pull from under it) deletes the stack's data: its Redis keys, queues and databases (its
+#         empty exchange stays; it is declared again on the next start anyway).
 #
 # Several stacks can live side by side: STACK=dev (default, gateway on :8080) is `make up`;
 # STACK=e2e (gateway on :18080, its own key prefix, exchange, queues and databases) is what the
@@ -437,6 +438,16 @@ down() {
 }
 
 purge() {
+  local f instance running=()
+  for f in "$PIDS"/*.pid; do
+    [ -e "$f" ] || continue
+    instance=$(basename "$f" .pid)
+    if alive "$instance"; then running+=("$instance"); fi
+  done
+  if [ "${#running[@]}" -gt 0 ]; then
+    say "$STACK: still running (${running[*]}); stop it first with 'scripts/stack.sh down' (make down), then purge"
+    exit 1
+  fi
   redis-cli -p "$REDIS_PORT" --scan --pattern "${REDIS_KEY_PREFIX}*" | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null || true
   for s in "${SERVICES[@]}"; do
     set -- $s

@@ -17,11 +17,13 @@
 #
 # Usage: scripts/bench/latency.sh RATE [RATE…]   orders/s, e.g. 300 or 150.5
 #        scripts/bench/latency.sh --install     only install oha if missing (scripts/bench.sh)
-# stdout: one line per rate, "target achieved p50 p90 p99 max non-2xx errors busy": target and
+# stdout: one line per rate, "target achieved p50 p90 p99 max non-2xx errors busy io_some
+# io_full": target and
 # achieved in orders/s (achieved: answers and errors over the run's whole time, so below target
 # when the system fell behind), latencies in ms over the answered orders, errors = requests with
 # no answer (connect, timeout, reset), busy = % of the machine's cores busy meanwhile (oha's own
-# share included). stderr: what it does.
+# share included), io_some and io_full = % of the time in which some or every runnable task
+# waited for the disk ("-" without /proc/pressure/io). stderr: what it does.
 #
 # Knobs: BENCH_SECONDS (default 10) per rate, BENCH_RATE_CONNECTIONS (default 64: connections
 # oha may open; enough that at a rate the system keeps up with, an order never waits for one),
@@ -75,8 +77,10 @@ say "POST /orders through the gateway ($gw) on a schedule (oha $oha_version, ope
 orders_at "$1" "$(count_for "$1" 2)" --output-format quiet # warm-up
 for rate in "$@"; do
   before=$(cpu_ticks)
+  io_before=$(io_stall)
   orders_at "$rate" "$(count_for "$rate" "$seconds")" --output-format json -o "$report"
   busy=$(busy_percent "$before" "$(cpu_ticks)")
+  read -r io_some io_full <<<"$(io_stall_percent "$io_before" "$(io_stall)")"
   # Seconds in oha's report; percentiles over the answered orders (null when none was).
   figures=$(jq -r '
     def ms: if . == null then null else . * 1000 end;
@@ -94,7 +98,7 @@ for rate in "$@"; do
   line=$(awk -v t="$rate" -v a="$achieved" -v p50="$p50" -v p90="$p90" -v p99="$p99" -v m="$max" \
     -v b="$bad" -v e="$errors" 'BEGIN { printf "%s %.1f %.2f %.2f %.2f %.2f %d %d", t + 0, a, p50, p90, p99, m, b, e }')
   read -r _ achieved p50 p90 p99 max _ _ <<<"$line"
-  say "  $rate orders/s: achieved $achieved/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $max ms, $bad non-2xx, $errors errors, cores $busy % busy"
+  say "  $rate orders/s: achieved $achieved/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $max ms, $bad non-2xx, $errors errors, cores $busy % busy, I/O stalls some $io_some % full $io_full %"
   [ "$errors" -eq 0 ] || say "    errors: $(jq -c .errorDistribution "$report")"
-  echo "$line $busy"
+  echo "$line $busy $io_some $io_full"
 done

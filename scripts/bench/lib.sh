@@ -27,6 +27,32 @@ busy_percent() { # "busy total" "busy total"
     printf "%.1f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
 }
 
+# How long tasks have waited for the disk, from /proc/pressure/io (Linux pressure stall
+# information): "some full at", some and full being the µs (since boot) in which at least one
+# task (some) or every task that could run (full) was stalled on I/O, and at the wall clock in
+# µs; "- - at" where the kernel has no PSI.
+io_stall() {
+  local now
+  now=$(date +%s%6N)
+  if [ -r /proc/pressure/io ]; then
+    awk -v now="$now" '$1 == "some" || $1 == "full" { sub("total=", "", $5); t[$1] = $5 }
+      END { print (t["some"] == "" ? "-" : t["some"]), (t["full"] == "" ? "-" : t["full"]), now }' \
+      /proc/pressure/io
+  else
+    echo "- - $now"
+  fi
+}
+
+# The share of the time between two io_stall readings in which tasks waited for the disk:
+# "some full" in percent, "- -" without PSI. A stalled disk shows in full: no task could go on
+# meanwhile, however idle the cores; some also counts an order waiting for its commit's flush.
+io_stall_percent() { # "some full at" "some full at"
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); d = y[3] - x[3]
+    if (x[1] == "-" || y[1] == "-" || x[2] == "-" || y[2] == "-" || d <= 0) { print "- -"; exit }
+    printf "%.1f %.1f", 100 * (y[1] - x[1]) / d, 100 * (y[2] - x[2]) / d }'
+}
+
 # Installs Debian packages (as root, once `apt-get update` has run in this process).
 bench_apt_install() {
   if [ "$(id -u)" -ne 0 ]; then

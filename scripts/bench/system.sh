@@ -3,9 +3,10 @@
 # concurrencies. Every order is for one unit of an item created for the run with stock for all of
 # it (and a price), so every answer should be a 201.
 #
-# stdout: one line per concurrency, "connections orders/s p50 p90 p99 non-2xx errors busy"
-# (latencies in ms, errors = wrk's socket errors, busy = % of the machine's cores busy meanwhile,
-# wrk's own share included); stderr: what it does.
+# stdout: one line per concurrency, "connections orders/s p50 p90 p99 non-2xx errors busy
+# io_some io_full" (latencies in ms, errors = wrk's socket errors, busy = % of the machine's cores
+# busy meanwhile, wrk's own share included, io_some and io_full = % of the time in which some or
+# every runnable task waited for the disk, "-" without /proc/pressure/io); stderr: what it does.
 #
 # Knobs: BENCH_SECONDS (default 10) per level, BENCH_LEVELS (default "8 16 32 64 128"), GATEWAY
 # (default the stack's, from `scripts/stack.sh env`: STACK=dev is http://127.0.0.1:8080). The
@@ -33,8 +34,10 @@ wrk -t 2 -c 8 -d 2s -s "$script" "$gw/orders" >/dev/null # warm-up: connections,
 for c in $levels; do
   threads=$((c < 2 ? c : 2)) # wrk wants at least one connection per thread
   before=$(cpu_ticks)
+  io_before=$(io_stall)
   read -r rate p50 p90 p99 bad errors < <(wrk -t "$threads" -c "$c" -d "${seconds}s" --latency -s "$script" "$gw/orders" | wrk_figures)
   busy=$(busy_percent "$before" "$(cpu_ticks)")
-  say "  $c connections: $rate orders/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, $bad non-2xx, $errors socket errors, cores $busy % busy"
-  echo "$c $rate $p50 $p90 $p99 $bad $errors $busy"
+  read -r io_some io_full <<<"$(io_stall_percent "$io_before" "$(io_stall)")"
+  say "  $c connections: $rate orders/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, $bad non-2xx, $errors socket errors, cores $busy % busy, I/O stalls some $io_some % full $io_full %"
+  echo "$c $rate $p50 $p90 $p99 $bad $errors $busy $io_some $io_full"
 done
