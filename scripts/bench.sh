@@ -17,8 +17,7 @@
 #    oha), latency from each order's scheduled send, at BENCH_RATE_FRACTIONS of the highest
 #    orders/s step 3 measured (its peak), or at BENCH_RATES orders/s; achieved orders/s,
 #    p50/p90/p99/max, non-2xx, errors, how busy the cores were and how long the disk stalled,
-#    against the performance goal:
-#    p99 ≤ 25 ms at half the peak.
+#    against the performance goal: p99 ≤ 25 ms at half the peak.
 # 5. The figures as JSON in .stack/bench/<time>.json and a plot next to it (<time>.png: orders/s
 #    and p99 against concurrency, the composite and 0.7 of it as lines; and, beside it, the
 #    fixed rates' latencies against orders/s with the 25 ms goal); latest.json and latest.png

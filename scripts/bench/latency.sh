@@ -18,12 +18,12 @@
 # Usage: scripts/bench/latency.sh RATE [RATE…]   orders/s, e.g. 300 or 150.5
 #        scripts/bench/latency.sh --install     only install oha if missing (scripts/bench.sh)
 # stdout: one line per rate, "target achieved p50 p90 p99 max non-2xx errors busy io_some
-# io_full": target and
-# achieved in orders/s (achieved: answers and errors over the run's whole time, so below target
-# when the system fell behind), latencies in ms over the answered orders, errors = requests with
-# no answer (connect, timeout, reset), busy = % of the machine's cores busy meanwhile (oha's own
-# share included), io_some and io_full = % of the time in which some or every runnable task
-# waited for the disk ("-" without /proc/pressure/io). stderr: what it does.
+# io_full": target and achieved in orders/s (achieved: answers and errors over the run's whole
+# time, so below target when the system fell behind), latencies in ms over the answered orders,
+# errors = requests with no answer (connect, timeout, reset), busy = % of the machine's cores
+# busy meanwhile (oha's own share included), io_some and io_full = % of the time in which some
+# or every runnable task waited for the disk ("-" without /proc/pressure/io). stderr: what it
+# does.
 #
 # Knobs: BENCH_SECONDS (default 10) per rate, BENCH_RATE_CONNECTIONS (default 64: connections
 # oha may open; enough that at a rate the system keeps up with, an order never waits for one),
@@ -76,11 +76,9 @@ count_for() { awk -v r="$1" -v s="$2" 'BEGIN { n = int(r * s + 0.5); print (n < 
 say "POST /orders through the gateway ($gw) on a schedule (oha $oha_version, open loop, $connections connections), ${seconds}s per rate: $*"
 orders_at "$1" "$(count_for "$1" 2)" --output-format quiet # warm-up
 for rate in "$@"; do
-  before=$(cpu_ticks)
-  io_before=$(io_stall)
+  before=$(machine_mark)
   orders_at "$rate" "$(count_for "$rate" "$seconds")" --output-format json -o "$report"
-  busy=$(busy_percent "$before" "$(cpu_ticks)")
-  read -r io_some io_full <<<"$(io_stall_percent "$io_before" "$(io_stall)")"
+  read -r busy io_some io_full <<<"$(machine_load "$before" "$(machine_mark)")"
   # Seconds in oha's report; percentiles over the answered orders (null when none was).
   figures=$(jq -r '
     def ms: if . == null then null else . * 1000 end;

@@ -53,6 +53,18 @@ io_stall_percent() { # "some full at" "some full at"
     printf "%.1f %.1f", 100 * (y[1] - x[1]) / d, 100 * (y[2] - x[2]) / d }'
 }
 
+# One reading of the machine, for machine_load: cpu_ticks and io_stall, "busy total some full at".
+machine_mark() { echo "$(cpu_ticks) $(io_stall)"; }
+
+# What the machine did between two machine_mark readings: "busy io_some io_full" in percent
+# (busy_percent, then io_stall_percent).
+machine_load() { # mark mark
+  local a b
+  read -ra a <<<"$1"
+  read -ra b <<<"$2"
+  echo "$(busy_percent "${a[*]:0:2}" "${b[*]:0:2}") $(io_stall_percent "${a[*]:2}" "${b[*]:2}")"
+}
+
 # Installs Debian packages (as root, once `apt-get update` has run in this process).
 bench_apt_install() {
   if [ "$(id -u)" -ne 0 ]; then

@@ -33,11 +33,9 @@ say "POST /orders through the gateway ($gw), ${seconds}s per level: $levels"
 wrk -t 2 -c 8 -d 2s -s "$script" "$gw/orders" >/dev/null # warm-up: connections, pools, caches
 for c in $levels; do
   threads=$((c < 2 ? c : 2)) # wrk wants at least one connection per thread
-  before=$(cpu_ticks)
-  io_before=$(io_stall)
+  before=$(machine_mark)
   read -r rate p50 p90 p99 bad errors < <(wrk -t "$threads" -c "$c" -d "${seconds}s" --latency -s "$script" "$gw/orders" | wrk_figures)
-  busy=$(busy_percent "$before" "$(cpu_ticks)")
-  read -r io_some io_full <<<"$(io_stall_percent "$io_before" "$(io_stall)")"
+  read -r busy io_some io_full <<<"$(machine_load "$before" "$(machine_mark)")"
   say "  $c connections: $rate orders/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, $bad non-2xx, $errors socket errors, cores $busy % busy, I/O stalls some $io_some % full $io_full %"
   echo "$c $rate $p50 $p90 $p99 $bad $errors $busy $io_some $io_full"
 done
