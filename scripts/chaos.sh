@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault suite, behind `make chaos`: starts a stack of its own exactly as `make up` starts
-# one (STACK=chaos: gateway on :38080, its own key prefix, exchange, queues and databases, and
+# one (STACK=chaos: gateway on :24080, its own key prefix, exchange, queues and databases, and
 # its own Redis on :6390 with the shipped append-only configuration, which the suite kills),
 # runs sioms-chaos against it (a load of careful clients, one fault after another, the client
 # checks and scripts/audit.sh after each), prints the table, and on exit, whatever happened,
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export STACK=chaos PORT_BASE=38080 REDIS_PORT=6390 PROMETHEUS=0 REPLICAS=${REPLICAS:-1}
+export STACK=chaos PORT_BASE=24080 REDIS_PORT=6390 PROMETHEUS=0 REPLICAS=${REPLICAS:-1}
 # The careful clients place ~100 orders/s from one address: the gateway's per-address limit
 # is raised far above that, so what they meet is the faults, never the limiter.
 export GATEWAY_ORDER_RATE=${GATEWAY_ORDER_RATE:-5000} GATEWAY_ORDER_BURST=${GATEWAY_ORDER_BURST:-5000}
