@@ -160,31 +160,72 @@ impl ConfirmingPublisher {
     async fn try_publish_all(&mut self, events: &[EventEnvelope]) -> anyhow::Result<()> {
         let exchange = self.config.exchange.clone();
         let channel = self.channel().await?;
-        let mut confirms = Vec::with_capacity(events.len());
-        for event in events {
-            let payload = serde_json::to_vec(event).context("cannot encode an event")?;
-            let confirm = channel
-                .basic_publish(
-                    exchange.as_str().into(),
-                    event.kind.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &payload,
-                    properties(event),
-                )
-                .await
-                .context("cannot publish")?;
-            confirms.push(confirm);
-        }
-        let all = futures::future::try_join_all(confirms);
-        let outcomes = tokio::time::timeout(CONFIRM_TIMEOUT, all)
+        let payloads = events
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot encode an event")?;
+        let messages = events
+            .iter()
+            .zip(&payloads)
+            .map(|(event, payload)| Outgoing {
+                exchange: &exchange,
+                routing_key: event.kind.as_str(),
+                payload,
+                properties: properties(event),
+            });
+        let outcomes = tokio::time::timeout(CONFIRM_TIMEOUT, publish_together(channel, messages))
             .await
-            .map_err(|_| anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}"))?
-            .context("lost the channel while waiting for confirms")?;
+            .map_err(|_| {
+                anyhow::anyhow!("RabbitMQ did not confirm within {CONFIRM_TIMEOUT:?}")
+            })??;
         if outcomes.iter().any(|c| matches!(c, Confirmation::Nack(_))) {
             anyhow::bail!("RabbitMQ refused (nacked) a message");
         }
         Ok(())
     }
+}
+
+/// One message to publish: where to, and what.
+pub struct Outgoing<'a> {
+    /// The exchange (`""`: the default exchange, which routes to the queue named by the key).
+    pub exchange: &'a str,
+    /// The routing key.
+    pub routing_key: &'a str,
+    /// The body.
+    pub payload: &'a [u8],
+    /// Its properties.
+    pub properties: BasicProperties,
+}
+
+/// Publishes `messages` on a channel in confirm mode and returns the broker's confirmations, in
+/// the messages' order, once it has confirmed (or refused) every one.
+///
+/// Every message is handed to lapin before any is waited for. lapin's `basic_publish` queues a
+/// message's frames for its I/O thread and resolves once that thread has written them; awaited
+/// one by one, each message cost a hand-over to that thread and a wake-up back, with a socket
+/// write of its own. Handed over together, the thread writes a batch in a few writes and the
+/// caller wakes once. The messages are queued in the order given (`try_join_all` first polls
+/// its futures in order, and a publish queues its frames on its first poll).
+pub async fn publish_together<'a>(
+    channel: &Channel,
+    messages: impl IntoIterator<Item = Outgoing<'a>>,
+) -> anyhow::Result<Vec<Confirmation>> {
+    let sends = messages.into_iter().map(|m| {
+        channel.basic_publish(
+            m.exchange.into(),
+            m.routing_key.into(),
+            BasicPublishOptions::default(),
+            m.payload,
+            m.properties,
+        )
+    });
+    let confirms = futures::future::try_join_all(sends)
+        .await
+        .context("cannot publish")?;
+    futures::future::try_join_all(confirms)
+        .await
+        .context("lost the channel while waiting for confirms")
 }
 
 /// AMQP properties of an event: `message_id` = event id (for deduplication by any consumer),

@@ -1,6 +1,7 @@
 //! `confirmed-publish`: how many persistent, confirmed messages per second RabbitMQ takes from
 //! one publisher, the way the outbox relays publish: batches of `BENCH_PUBLISH_BATCH` (default
-//! 100) messages, then a wait for every confirm of the batch before the next one.
+//! 100) messages handed to lapin together (`platform::amqp::publish_together`), then a wait for
+//! every confirm of the batch before the next one.
 //!
 //! Each message is a real `order_created` envelope (built with `platform`'s event types, so it
 //! has an event's size) with the properties the relays give it (persistent, JSON, message id).
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use lapin::{
     BasicProperties, Channel, Confirmation,
-    options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{QueueDeclareOptions, QueueDeleteOptions},
     types::FieldTable,
 };
 use platform::{
@@ -67,24 +68,15 @@ async fn publish_for(
     let start = Instant::now();
     let mut confirmed = 0;
     while start.elapsed() < for_how_long {
-        let mut confirms = Vec::new();
-        for _ in 0..batch {
-            let confirm = channel
-                .basic_publish(
-                    "".into(),
-                    queue.into(),
-                    BasicPublishOptions::default(),
-                    body,
-                    props.clone(),
-                )
-                .await
-                .context("cannot publish")?;
-            confirms.push(confirm);
-        }
-        for outcome in futures::future::try_join_all(confirms)
-            .await
-            .context("lost the channel while waiting for confirms")?
-        {
+        // As the relays publish (platform::amqp::publish_together): the whole batch handed to
+        // lapin at once, then its confirms awaited together.
+        let messages = (0..batch).map(|_| amqp::Outgoing {
+            exchange: "",
+            routing_key: queue,
+            payload: body,
+            properties: props.clone(),
+        });
+        for outcome in amqp::publish_together(channel, messages).await? {
             if matches!(outcome, Confirmation::Nack(_)) {
                 anyhow::bail!("RabbitMQ refused (nacked) a message");
             }
