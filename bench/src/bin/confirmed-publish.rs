@@ -131,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let rate = n as f64 / elapsed.as_secs_f64();
     eprintln!(
         "confirmed-publish: {n} persistent {}-byte messages in {:.1} s, batches of {batch} \
-         (publish, then wait for their confirms), durable classic queue: {rate:.0} messages/s",
+         (handed to lapin together, then their confirms awaited), durable classic queue: {rate:.0} messages/s",
         message.0.len(),
         elapsed.as_secs_f64()
     );
